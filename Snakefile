@@ -1,0 +1,23 @@
+# The wconv study: prepare data -> one training job per grid cell -> tables, figures, index page.
+# Every setting lives in params.yaml (validated before any job starts). Run it with
+#   snakemake --profile slurm                      # on an HPC login node, one SLURM job per run
+#   snakemake --profile profiles/local             # on this machine
+#   snakemake --profile slurm --config preset=paper
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        report_outputs(),
+    default_target: True

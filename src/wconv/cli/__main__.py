@@ -1,0 +1,5 @@
+import sys
+
+from wconv.cli import main
+
+sys.exit(main())

@@ -1,0 +1,55 @@
+"""``wconv train``: one run of the study grid (or any run config file)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import yaml
+
+from wconv.errors import UserError
+from wconv.study import load_params, run_config
+from wconv.train import EXIT_REQUEUE, Interrupted, train_run
+
+log = logging.getLogger("wconv.train")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train and evaluate one run",
+        description="Train, validate and test one run into --out. Rerunning after a kill "
+        "resumes from the last checkpoint; a finished run is a no-op. Exit 0 also for a "
+        f"diverged run; exit {EXIT_REQUEUE} after checkpointing on SIGUSR2/SIGTERM.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, help="a run config YAML file")
+    source.add_argument("--run-id", help="a run id of the params grid, e.g. cls/resnet56/standard/k3/s0")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--preset", help="override the preset chosen in the params file")
+    parser.add_argument("--out", type=Path, help="run folder (default: <paths.runs>/<run-id>)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        if not args.config.exists():
+            raise UserError(f"run config {args.config} not found")
+        config = yaml.safe_load(args.config.read_text())
+        if args.out is None:
+            raise UserError("--out is required with --config")
+        out = args.out
+    else:
+        params = load_params(args.params, args.preset)
+        config = run_config(params, args.run_id)
+        out = args.out or Path(params["paths"]["runs"]) / args.run_id
+    try:
+        metrics = train_run(config, out)
+    except Interrupted as stop:
+        log.warning("%s; exiting with %d so the job is retried and resumes", stop, EXIT_REQUEUE)
+        return EXIT_REQUEUE
+    except FileNotFoundError as missing:
+        raise UserError(str(missing)) from None
+    log.info("%s: %s", metrics.get("run_id"), metrics["status"])
+    return 0

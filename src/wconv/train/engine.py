@@ -1,0 +1,517 @@
+"""Train and evaluate one run of the study: resumable, honest about time and divergence.
+
+``train_run(config, out)`` is idempotent: a finished run (``metrics.json`` present) is a no-op; a
+killed run continues from ``checkpoints/last.pt``, which lives outside the files a workflow declares
+as outputs so a failed job's cleanup never deletes it.  A NaN/inf loss ends the run as
+``diverged`` (not an error) so the rest of the study goes on.  A configured signal (SLURM's
+time-out/preemption warning) makes the run checkpoint at the next batch and exit with
+``EXIT_REQUEUE`` so the job is retried and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import math
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from wconv import __version__
+from wconv.data import ClassificationSplit, RestorationSplit, load_split
+from wconv.data.loader import DeviceBatches
+from wconv.io import atomic_open, write_json, write_text, write_yaml
+from wconv.metrics import IMAGE_METRICS, classification_metrics, image_metrics
+from wconv.models import create
+from wconv.nn import count_weighted, project_densities_
+from wconv.train.config import resolve
+
+log = logging.getLogger("wconv.train")
+
+EXIT_REQUEUE = 75  # EX_TEMPFAIL: "try again" — the job checkpointed and asks to be rerun
+STATUS_OK, STATUS_STOPPED, STATUS_DIVERGED = "ok", "stopped_early", "diverged"
+HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "val_metric", "lr", "epoch_seconds",
+                  "density"]
+
+
+class Interrupted(Exception):
+    """Raised inside the training loop after a checkpoint was written on a stop signal."""
+
+
+@dataclass
+class StopFlag:
+    """Set by a signal handler; the loop checks it between batches (no work in the handler)."""
+
+    signum: int | None = None
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+
+
+@dataclass
+class EarlyStopping:
+    """Stop when the validation loss has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    patience: int
+    min_delta: float = 0.0
+    best: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+    def update(self, epoch: int, value: float) -> bool:
+        """Record ``value`` for ``epoch``; return True if training should stop."""
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+
+@dataclass
+class Data:
+    train: DeviceBatches
+    val: DeviceBatches
+    test: DeviceBatches
+    num_classes: int | None = None
+    in_channels: int = 3
+    test_identity: dict[str, float] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from wconv.errors import UserError
+
+        raise UserError(f"compute.device is {name!r} but no CUDA device is visible; use auto/cpu")
+    return device
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _autocast(cfg: dict[str, Any], device: torch.device) -> contextlib.AbstractContextManager:
+    amp = cfg["compute"]["amp"]
+    if amp == "none":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
+    """Build the device-resident batch iterators of the three splits."""
+    root = Path(cfg["data_root"])
+    recipe, seed = cfg["recipe"], cfg["seed"]
+    channels_last = cfg["compute"]["channels_last"]
+    splits = {name: load_split(cfg["data"], root, name) for name in ("train", "val", "test")}
+    batch = recipe["batch_size"]
+    train = splits["train"]
+    if isinstance(train, ClassificationSplit):
+        common = {"device": device, "mean": train.mean, "std": train.std,
+                  "channels_last": channels_last}
+        return Data(
+            train=DeviceBatches(train.images, train.labels, batch, shuffle=True, seed=seed,
+                                flip=recipe["flip"], crop_padding=recipe["crop_padding"],
+                                **common),
+            val=DeviceBatches(splits["val"].images, splits["val"].labels, batch, shuffle=False,
+                              seed=seed, **common),
+            test=DeviceBatches(splits["test"].images, splits["test"].labels, batch, shuffle=False,
+                               seed=seed, **common),
+            num_classes=train.num_classes,
+            in_channels=train.images.shape[1],
+        )
+    assert isinstance(train, RestorationSplit)
+    common = {"device": device, "channels_last": channels_last}
+    test = splits["test"]
+    identity = image_metrics(test.degraded, test.clean.float() / 255)
+    return Data(
+        train=DeviceBatches(train.degraded, train.clean, batch, shuffle=True, seed=seed,
+                            flip=recipe["flip"], **common),
+        val=DeviceBatches(splits["val"].degraded, splits["val"].clean, batch, shuffle=False,
+                          seed=seed, **common),
+        test=DeviceBatches(test.degraded, test.clean, batch, shuffle=False, seed=seed, **common),
+        in_channels=train.clean.shape[1],
+        test_identity={k: float(v.mean()) for k, v in identity.items()},
+    )
+
+
+def build_model(cfg: dict[str, Any], data: Data) -> nn.Module:
+    """The model of this run; the seed is set first so conv kinds of one seed start identical."""
+    options = dict(cfg["model_options"])
+    options.setdefault("kernel_size", cfg["kernel_size"])
+    if data.num_classes is not None:
+        options.setdefault("num_classes", data.num_classes)
+    options.setdefault("in_channels", data.in_channels)
+    torch.manual_seed(cfg["seed"])
+    return create(cfg["model"], conv=cfg["conv"], density=cfg["density"],
+                  density_range=cfg["density_range"], **options)
+
+
+def build_optimizer(model: nn.Module, recipe: dict[str, Any]) -> torch.optim.Optimizer:
+    """Weights in one group; learned densities in their own group at ``density_lr``, no decay."""
+    density = [p for n, p in model.named_parameters() if n.endswith("density")]
+    ids = {id(p) for p in density}
+    weights = [p for p in model.parameters() if id(p) not in ids]
+    groups: list[dict[str, Any]] = [{"params": weights}]
+    if density:
+        groups.append({"params": density, "lr": recipe["density_lr"], "weight_decay": 0.0})
+    decay = recipe.get("weight_decay", 0.0)
+    if recipe["optimizer"] == "sgd":
+        return torch.optim.SGD(groups, lr=recipe["lr"], momentum=recipe.get("momentum", 0.0),
+                               nesterov=recipe.get("nesterov", False), weight_decay=decay)
+    cls = torch.optim.Adam if recipe["optimizer"] == "adam" else torch.optim.AdamW
+    return cls(groups, lr=recipe["lr"], betas=tuple(recipe.get("betas", (0.9, 0.999))),
+               weight_decay=decay)
+
+
+def build_schedule(
+    optimizer: torch.optim.Optimizer, recipe: dict[str, Any], steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step linear warm-up then cosine to 0 (or constant); stepped every batch."""
+    total = max(1, int(recipe["epochs"]) * steps_per_epoch)
+    warmup = int(recipe.get("warmup_epochs", 0)) * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if recipe["schedule"] == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def loss_fn(cfg: dict[str, Any]) -> nn.Module:
+    if cfg["task"] == "classification":
+        return nn.CrossEntropyLoss(label_smoothing=cfg["recipe"].get("label_smoothing", 0.0))
+    return nn.MSELoss()
+
+
+def _densities(model: nn.Module) -> str:
+    values = [p.detach().cpu().tolist() for n, p in model.named_parameters()
+              if n.endswith("density")]
+    return json.dumps(values) if values else ""
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, batches: DeviceBatches, cfg: dict[str, Any], device: torch.device,
+    num_classes: int | None, keep_examples: int = 0,
+) -> tuple[dict[str, float], Any]:
+    """Mean loss and task metrics on one split; also the confusion matrix or example images."""
+    model.eval()
+    criterion = loss_fn(cfg)
+    total = torch.zeros((), device=device, dtype=torch.float64)
+    count = 0
+    predictions: list[Tensor] = []
+    targets: list[Tensor] = []
+    per_image: dict[str, list[Tensor]] = {name: [] for name in IMAGE_METRICS}
+    examples: dict[str, list[Tensor]] = {"degraded": [], "output": [], "clean": []}
+    for x, y in batches:
+        with _autocast(cfg, device):
+            out = model(x)
+        out = out.float()
+        total += criterion(out, y).double() * x.shape[0]
+        count += x.shape[0]
+        if num_classes is not None:
+            predictions.append(out.argmax(1).cpu())
+            targets.append(y.cpu())
+        else:
+            for name, values in image_metrics(out, y).items():
+                per_image[name].append(values.cpu())
+            kept = sum(t.shape[0] for t in examples["clean"])
+            if kept < keep_examples:
+                take = keep_examples - kept
+                examples["degraded"].append(x[:take].float().cpu())
+                examples["output"].append(out[:take].clamp(0, 1).cpu())
+                examples["clean"].append(y[:take].cpu())
+    metrics = {"loss": float(total) / max(1, count)}
+    if num_classes is not None:
+        scores, confusion = classification_metrics(torch.cat(predictions), torch.cat(targets),
+                                                   num_classes)
+        return {**metrics, **scores}, confusion
+    metrics.update({name: float(torch.cat(v).mean()) for name, v in per_image.items()})
+    return metrics, {k: torch.cat(v).numpy() for k, v in examples.items() if v}
+
+
+def _val_metric(metrics: dict[str, float]) -> float:
+    return metrics.get("accuracy", metrics.get("psnr", float("nan")))
+
+
+class RunFolder:
+    """Paths and atomic writers of one run folder (see docs/run-folder.md)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.metrics = out / "metrics.json"
+        self.history = out / "history.csv"
+        self.lock = out / ".lock"
+        self.last = out / "checkpoints" / "last.pt"
+        self.best = out / "checkpoints" / "best.pt"
+
+    def read_history(self) -> list[dict[str, str]]:
+        if not self.history.exists():
+            return []
+        with self.history.open(newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(self.history, buffer.getvalue())
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        write_json(self.lock, {"pid": os.getpid(), "host": socket.gethostname(),
+                               "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.lock.unlink()
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_open(path, "wb") as handle:
+        torch.save(state, handle)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    commit = None
+    with contextlib.suppress(Exception):
+        import subprocess
+
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).parent, check=False,
+        ).stdout.strip() or None
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    return {
+        "python": sys.version.split()[0], "torch": torch.__version__, "wconv": __version__,
+        "numpy": np.__version__, "device": str(device), "device_name": name,
+        "host": socket.gethostname(), "git_commit": commit, "threads": torch.get_num_threads(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} cores)"
+    return "cpu"
+
+
+def _configure(cfg: dict[str, Any]) -> None:
+    compute = cfg["compute"]
+    if compute["threads"]:
+        torch.set_num_threads(int(compute["threads"]))
+    if compute["deterministic"]:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def train_run(
+    config: dict[str, Any],
+    out: str | os.PathLike[str],
+    *,
+    stop_signals: tuple[int, ...] = (signal.SIGUSR2, signal.SIGTERM),
+) -> dict[str, Any]:
+    """Train, validate and test one run into ``out``; return its metrics.
+
+    Raises ``Interrupted`` after checkpointing when one of ``stop_signals`` arrives.
+    """
+    cfg = resolve(config)
+    folder = RunFolder(Path(out))
+    if folder.metrics.exists():
+        log.info("%s: already finished, nothing to do", cfg.get("run_id", out))
+        return json.loads(folder.metrics.read_text())
+    folder.out.mkdir(parents=True, exist_ok=True)
+    _configure(cfg)
+    device = pick_device(cfg["compute"]["device"])
+    write_yaml(folder.out / "config.yaml", cfg)
+    write_json(folder.out / "env.json", environment(device))
+
+    flag = StopFlag()
+    previous = {s: signal.signal(s, flag) for s in stop_signals}
+    try:
+        with folder.locked():
+            return _train(cfg, folder, device, flag)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _train(
+    cfg: dict[str, Any], folder: RunFolder, device: torch.device, flag: StopFlag
+) -> dict[str, Any]:
+    recipe = cfg["recipe"]
+    data = load_data(cfg, device)
+    model = build_model(cfg, data).to(device)
+    if cfg["compute"]["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, recipe)
+    schedule = build_schedule(optimizer, recipe, len(data.train))
+    stopper = EarlyStopping(int(recipe["patience"]), float(recipe.get("min_delta", 0.0)))
+    criterion = loss_fn(cfg)
+    step_model = torch.compile(model) if cfg["compute"]["compile"] else model
+    history = folder.read_history()
+    start_epoch, skip_batches, status = 0, 0, STATUS_OK
+    # Summed on the device and read once per epoch: no host sync per step.
+    train_loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    samples_seen = 0
+
+    if folder.last.exists():
+        state = load_checkpoint(folder.last)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        stopper = EarlyStopping(**state["early_stopping"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        start_epoch, skip_batches = state["epoch"], state["batches_done"]
+        train_loss_sum += state["train_loss_sum"]
+        samples_seen = state["samples_seen"]
+        history = history[: start_epoch]
+        log.info("%s: resuming at epoch %d batch %d", cfg.get("run_id"), start_epoch + 1,
+                 skip_batches)
+
+    def checkpoint(epoch: int, batches_done: int) -> None:
+        save_checkpoint(folder.last, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(), "early_stopping": vars(stopper).copy(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "epoch": epoch, "batches_done": batches_done,
+            "train_loss_sum": float(train_loss_sum), "samples_seen": samples_seen,
+        })
+
+    epochs = int(recipe["epochs"])
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        data.train.set_epoch(epoch)
+        _sync(device)
+        started = time.perf_counter()
+        # Timing: device-synchronised wall time of the training batches only, evaluation excluded.
+        for index, (x, y) in enumerate(data.train):
+            if index < skip_batches:
+                continue
+            with _autocast(cfg, device):
+                loss = criterion(step_model(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if recipe.get("grad_clip"):
+                nn.utils.clip_grad_norm_(model.parameters(), recipe["grad_clip"])
+            optimizer.step()
+            project_densities_(model)
+            schedule.step()
+            train_loss_sum += loss.detach().double() * x.shape[0]
+            samples_seen += x.shape[0]
+            if flag.signum is not None:
+                checkpoint(epoch, index + 1)
+                raise Interrupted(f"signal {flag.signum}: checkpointed epoch {epoch + 1} "
+                                  f"batch {index + 1}")
+        _sync(device)
+        seconds = time.perf_counter() - started
+        skip_batches = 0
+        train_loss = float(train_loss_sum) / max(1, samples_seen)
+        train_loss_sum.zero_()
+        samples_seen = 0
+        if not math.isfinite(train_loss):
+            status = STATUS_DIVERGED
+            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": "",
+                            "val_metric": "", "lr": schedule.get_last_lr()[0],
+                            "epoch_seconds": seconds, "density": _densities(model)})
+            folder.write_history(history)
+            log.warning("%s: loss is %s at epoch %d, run diverged", cfg.get("run_id"),
+                        train_loss, epoch + 1)
+            break
+        val, _ = evaluate(model, data.val, cfg, device, data.num_classes)
+        if not math.isfinite(val["loss"]):
+            status = STATUS_DIVERGED
+        stop = stopper.update(epoch + 1, val["loss"]) if status == STATUS_OK else True
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
+                        "val_metric": _val_metric(val), "lr": schedule.get_last_lr()[0],
+                        "epoch_seconds": seconds, "density": _densities(model)})
+        if stopper.best_epoch == epoch + 1:
+            save_checkpoint(folder.best, {"model": model.state_dict(), "epoch": epoch + 1})
+        checkpoint(epoch + 1, 0)
+        folder.write_history(history)
+        log.info("%s epoch %d/%d train %.4f val %.4f metric %.4f %.2fs", cfg.get("run_id", ""),
+                 epoch + 1, epochs, train_loss, val["loss"], _val_metric(val), seconds)
+        if status == STATUS_DIVERGED:
+            break
+        if stop:
+            status = STATUS_STOPPED if epoch + 1 < epochs else STATUS_OK
+            break
+        if flag.signum is not None:
+            raise Interrupted(f"signal {flag.signum}: checkpointed after epoch {epoch + 1}")
+
+    return _finish(cfg, folder, model, data, device, status, history, stopper)
+
+
+def _finish(
+    cfg: dict[str, Any], folder: RunFolder, model: nn.Module, data: Data,
+    device: torch.device, status: str, history: list[dict[str, Any]], stopper: EarlyStopping,
+) -> dict[str, Any]:
+    """Test the best checkpoint, write the result files, then metrics.json last of all."""
+    val = test = None
+    if folder.best.exists():
+        model.load_state_dict(load_checkpoint(folder.best)["model"])
+        val, _ = evaluate(model, data.val, cfg, device, data.num_classes)
+        test, extra = evaluate(model, data.test, cfg, device, data.num_classes, keep_examples=8)
+        if data.num_classes is not None:
+            rows = "\n".join(",".join(str(v) for v in row) for row in extra.tolist())
+            write_text(folder.out / "confusion.csv", rows + "\n")
+        else:
+            with atomic_open(folder.out / "examples.npz", "wb") as handle:
+                np.savez_compressed(handle, noisy=extra["degraded"], output=extra["output"],
+                                    clean=extra["clean"])
+    seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
+    study, *_ = str(cfg.get("run_id", "run/")).split("/")
+    metrics = {
+        "run_id": cfg.get("run_id"), "study": study, "task": cfg["task"],
+        "model": cfg["model"], "conv": cfg["conv"],
+        "density": None if cfg["conv"] == "standard" else cfg["density"],
+        "learned_density": _densities(model) or None,
+        "kernel_size": cfg["kernel_size"], "seed": cfg["seed"], "recipe": cfg["recipe"].get("name"),
+        "status": status, "best_epoch": stopper.best_epoch if stopper.best_epoch > 0 else None,
+        "epochs_run": len(history), "max_epochs": int(cfg["recipe"]["epochs"]),
+        "params": sum(p.numel() for p in model.parameters()),
+        "weighted_layers": count_weighted(model),
+        "device": device.type, "device_name": environment(device)["device_name"],
+        "seconds_per_epoch": statistics.median(seconds) if seconds else None,
+        "val": val, "test": test, "identity": data.test_identity,
+    }
+    write_json(folder.metrics, metrics)
+    return metrics
+

@@ -1,0 +1,17 @@
+rule report:
+    input:
+        run_metrics(),
+    output:
+        f"{RESULTS}/index.html",
+    log:
+        f"{RESULTS}/logs/report.log",
+    params:
+        args=PRESET_ARG,
+        runs=RUNS,
+        out=RESULTS,
+    threads: 1
+    resources:
+        runtime=scaled_runtime("report", 30),
+        mem_mb=resource("report", "mem_mb", 4000),
+    shell:
+        "{WCONV} report --runs {params.runs} --out {params.out} {params.args} > {log} 2>&1"
