@@ -40,8 +40,9 @@ def _time(fn, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def measure(channels: int, pixels: int, kernel: int, batch: int, repeats: int,
-            device: torch.device) -> dict[str, float]:
+def measure(
+    channels: int, pixels: int, kernel: int, batch: int, repeats: int, device: torch.device
+) -> dict[str, float]:
     torch.manual_seed(0)
     standard = nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False).to(device)
     density = [0.8] if kernel == 3 else [0.5, 0.9]
@@ -57,6 +58,7 @@ def measure(channels: int, pixels: int, kernel: int, batch: int, repeats: int,
         def run() -> None:
             with torch.no_grad():
                 layer(x)
+
         return run
 
     for fn in (train_step(standard), train_step(weighted), infer(folded), infer(standard)):
@@ -72,7 +74,10 @@ def measure(channels: int, pixels: int, kernel: int, batch: int, repeats: int,
         t_fold = _time(infer(folded), device)
         fold_ratios.append(t_fold / t_inf)
     return {
-        "channels": channels, "pixels": pixels, "kernel": kernel, "batch": batch,
+        "channels": channels,
+        "pixels": pixels,
+        "kernel": kernel,
+        "batch": batch,
         "standard_ms": 1000 * statistics.median(std_times),
         "weighted_over_standard": statistics.median(train_ratios),
         "folded_over_standard_inference": statistics.median(fold_ratios),
@@ -95,10 +100,12 @@ def main() -> None:
             row = measure(channels, pixels, kernel, args.batch, args.repeats, device)
             row["device"] = name
             rows.append(row)
-            print(f"{kernel}x{kernel} C={channels:3d} {pixels:2d}px: standard "
-                  f"{row['standard_ms']:8.2f} ms  weighted/standard "
-                  f"{row['weighted_over_standard']:.3f}  folded/standard (inference) "
-                  f"{row['folded_over_standard_inference']:.3f}")
+            print(
+                f"{kernel}x{kernel} C={channels:3d} {pixels:2d}px: standard "
+                f"{row['standard_ms']:8.2f} ms  weighted/standard "
+                f"{row['weighted_over_standard']:.3f}  folded/standard (inference) "
+                f"{row['folded_over_standard_inference']:.3f}"
+            )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()

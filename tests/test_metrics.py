@@ -50,7 +50,11 @@ def test_psnr_matches_scikit_image(pair):
 def test_ssim_matches_scikit_image_gaussian_ssim(pair):
     clean, noisy = pair
     expected = structural_similarity(
-        clean, noisy, data_range=1.0, gaussian_weights=True, sigma=1.5,
+        clean,
+        noisy,
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
         use_sample_covariance=False,
     )
     assert _ours(clean, noisy)["ssim"] == pytest.approx(expected, abs=2e-3)

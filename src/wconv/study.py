@@ -87,8 +87,9 @@ def load_params(path: str | Path = "params.yaml", preset: str | None = None) -> 
     """Read ``path``, apply the chosen preset, validate, and return the effective settings."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"params file {path} not found; run from the repository root or pass "
-                        "--params PATH")
+        raise UserError(
+            f"params file {path} not found; run from the repository root or pass --params PATH"
+        )
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
@@ -100,8 +101,9 @@ def resolve_params(raw: Mapping[str, Any], preset: str | None = None) -> dict[st
     presets = raw.get("presets", {}) or {}
     name = preset or raw.get("preset")
     if name and name not in presets:
-        raise UserError(f"params: preset {name!r} is not defined; defined presets: "
-                        f"{sorted(presets)}")
+        raise UserError(
+            f"params: preset {name!r} is not defined; defined presets: {sorted(presets)}"
+        )
     params = {k: v for k, v in raw.items() if k != "presets"}
     if name:
         params = deep_merge(params, presets[name])
@@ -157,8 +159,10 @@ def cells(params: Mapping[str, Any]) -> Iterator[Cell]:
                         for density in densities_for(section, kernel):
                             yield Cell(study, model, "weighted", density, kernel, seed)
                     if learned.get("activate", False):
-                        init = learned.get("init", {}).get(kernel, learned.get("init", {}).get(
-                            str(kernel), [1.0] * ((kernel - 1) // 2)))
+                        init = learned.get("init", {}).get(
+                            kernel,
+                            learned.get("init", {}).get(str(kernel), [1.0] * ((kernel - 1) // 2)),
+                        )
                         yield Cell(study, model, "learned", init, kernel, seed)
 
 
@@ -170,8 +174,10 @@ def find_cell(params: Mapping[str, Any], run_id: str) -> Cell:
     for cell in cells(params):
         if cell.run_id == run_id:
             return cell
-    raise UserError(f"run {run_id!r} is not in the grid of preset {params.get('preset')!r}; "
-                    "check params.yaml (models, densities, kernel_sizes, seeds)")
+    raise UserError(
+        f"run {run_id!r} is not in the grid of preset {params.get('preset')!r}; "
+        "check params.yaml (models, densities, kernel_sizes, seeds)"
+    )
 
 
 def run_config(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:

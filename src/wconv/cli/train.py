@@ -25,7 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", type=Path, help="a run config YAML file")
-    source.add_argument("--run-id", help="a run id of the params grid, e.g. cls/resnet56/standard/k3/s0")
+    source.add_argument(
+        "--run-id", help="a run id of the params grid, e.g. cls/resnet56/standard/k3/s0"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--preset", help="override the preset chosen in the params file")
     parser.add_argument("--out", type=Path, help="run folder (default: <paths.runs>/<run-id>)")

@@ -44,8 +44,7 @@ log = logging.getLogger("wconv.train")
 
 EXIT_REQUEUE = 75  # EX_TEMPFAIL: "try again" — the job checkpointed and asks to be rerun
 STATUS_OK, STATUS_STOPPED, STATUS_DIVERGED = "ok", "stopped_early", "diverged"
-HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "val_metric", "lr", "epoch_seconds",
-                  "density"]
+HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "val_metric", "lr", "epoch_seconds", "density"]
 
 
 class Interrupted(Exception):
@@ -125,16 +124,39 @@ def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
     batch = recipe["batch_size"]
     train = splits["train"]
     if isinstance(train, ClassificationSplit):
-        common = {"device": device, "mean": train.mean, "std": train.std,
-                  "channels_last": channels_last}
+        common = {
+            "device": device,
+            "mean": train.mean,
+            "std": train.std,
+            "channels_last": channels_last,
+        }
         return Data(
-            train=DeviceBatches(train.images, train.labels, batch, shuffle=True, seed=seed,
-                                flip=recipe["flip"], crop_padding=recipe["crop_padding"],
-                                **common),
-            val=DeviceBatches(splits["val"].images, splits["val"].labels, batch, shuffle=False,
-                              seed=seed, **common),
-            test=DeviceBatches(splits["test"].images, splits["test"].labels, batch, shuffle=False,
-                               seed=seed, **common),
+            train=DeviceBatches(
+                train.images,
+                train.labels,
+                batch,
+                shuffle=True,
+                seed=seed,
+                flip=recipe["flip"],
+                crop_padding=recipe["crop_padding"],
+                **common,
+            ),
+            val=DeviceBatches(
+                splits["val"].images,
+                splits["val"].labels,
+                batch,
+                shuffle=False,
+                seed=seed,
+                **common,
+            ),
+            test=DeviceBatches(
+                splits["test"].images,
+                splits["test"].labels,
+                batch,
+                shuffle=False,
+                seed=seed,
+                **common,
+            ),
             num_classes=train.num_classes,
             in_channels=train.images.shape[1],
         )
@@ -143,10 +165,18 @@ def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
     test = splits["test"]
     identity = image_metrics(test.degraded, test.clean.float() / 255)
     return Data(
-        train=DeviceBatches(train.degraded, train.clean, batch, shuffle=True, seed=seed,
-                            flip=recipe["flip"], **common),
-        val=DeviceBatches(splits["val"].degraded, splits["val"].clean, batch, shuffle=False,
-                          seed=seed, **common),
+        train=DeviceBatches(
+            train.degraded,
+            train.clean,
+            batch,
+            shuffle=True,
+            seed=seed,
+            flip=recipe["flip"],
+            **common,
+        ),
+        val=DeviceBatches(
+            splits["val"].degraded, splits["val"].clean, batch, shuffle=False, seed=seed, **common
+        ),
         test=DeviceBatches(test.degraded, test.clean, batch, shuffle=False, seed=seed, **common),
         in_channels=train.clean.shape[1],
         test_identity={k: float(v.mean()) for k, v in identity.items()},
@@ -161,8 +191,13 @@ def build_model(cfg: dict[str, Any], data: Data) -> nn.Module:
         options.setdefault("num_classes", data.num_classes)
     options.setdefault("in_channels", data.in_channels)
     torch.manual_seed(cfg["seed"])
-    return create(cfg["model"], conv=cfg["conv"], density=cfg["density"],
-                  density_range=cfg["density_range"], **options)
+    return create(
+        cfg["model"],
+        conv=cfg["conv"],
+        density=cfg["density"],
+        density_range=cfg["density_range"],
+        **options,
+    )
 
 
 def build_optimizer(model: nn.Module, recipe: dict[str, Any]) -> torch.optim.Optimizer:
@@ -175,11 +210,17 @@ def build_optimizer(model: nn.Module, recipe: dict[str, Any]) -> torch.optim.Opt
         groups.append({"params": density, "lr": recipe["density_lr"], "weight_decay": 0.0})
     decay = recipe.get("weight_decay", 0.0)
     if recipe["optimizer"] == "sgd":
-        return torch.optim.SGD(groups, lr=recipe["lr"], momentum=recipe.get("momentum", 0.0),
-                               nesterov=recipe.get("nesterov", False), weight_decay=decay)
+        return torch.optim.SGD(
+            groups,
+            lr=recipe["lr"],
+            momentum=recipe.get("momentum", 0.0),
+            nesterov=recipe.get("nesterov", False),
+            weight_decay=decay,
+        )
     cls = torch.optim.Adam if recipe["optimizer"] == "adam" else torch.optim.AdamW
-    return cls(groups, lr=recipe["lr"], betas=tuple(recipe.get("betas", (0.9, 0.999))),
-               weight_decay=decay)
+    return cls(
+        groups, lr=recipe["lr"], betas=tuple(recipe.get("betas", (0.9, 0.999))), weight_decay=decay
+    )
 
 
 def build_schedule(
@@ -207,15 +248,20 @@ def loss_fn(cfg: dict[str, Any]) -> nn.Module:
 
 
 def _densities(model: nn.Module) -> str:
-    values = [p.detach().cpu().tolist() for n, p in model.named_parameters()
-              if n.endswith("density")]
+    values = [
+        p.detach().cpu().tolist() for n, p in model.named_parameters() if n.endswith("density")
+    ]
     return json.dumps(values) if values else ""
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, batches: DeviceBatches, cfg: dict[str, Any], device: torch.device,
-    num_classes: int | None, keep_examples: int = 0,
+    model: nn.Module,
+    batches: DeviceBatches,
+    cfg: dict[str, Any],
+    device: torch.device,
+    num_classes: int | None,
+    keep_examples: int = 0,
 ) -> tuple[dict[str, float], Any]:
     """Mean loss and task metrics on one split; also the confusion matrix or example images."""
     model.eval()
@@ -246,8 +292,9 @@ def evaluate(
                 examples["clean"].append(y[:take].cpu())
     metrics = {"loss": float(total) / max(1, count)}
     if num_classes is not None:
-        scores, confusion = classification_metrics(torch.cat(predictions), torch.cat(targets),
-                                                   num_classes)
+        scores, confusion = classification_metrics(
+            torch.cat(predictions), torch.cat(targets), num_classes
+        )
         return {**metrics, **scores}, confusion
     metrics.update({name: float(torch.cat(v).mean()) for name, v in per_image.items()})
     return metrics, {k: torch.cat(v).numpy() for k, v in examples.items() if v}
@@ -283,9 +330,15 @@ class RunFolder:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        write_json(self.lock, {"pid": os.getpid(), "host": socket.gethostname(),
-                               "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-                               "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        write_json(
+            self.lock,
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+        )
         try:
             yield
         finally:
@@ -307,15 +360,28 @@ def environment(device: torch.device) -> dict[str, Any]:
     with contextlib.suppress(Exception):
         import subprocess
 
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).parent, check=False,
-        ).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).parent,
+                check=False,
+            ).stdout.strip()
+            or None
+        )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {
-        "python": sys.version.split()[0], "torch": torch.__version__, "wconv": __version__,
-        "numpy": np.__version__, "device": str(device), "device_name": name,
-        "host": socket.gethostname(), "git_commit": commit, "threads": torch.get_num_threads(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "wconv": __version__,
+        "numpy": np.__version__,
+        "device": str(device),
+        "device_name": name,
+        "host": socket.gethostname(),
+        "git_commit": commit,
+        "threads": torch.get_num_threads(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }
 
@@ -354,9 +420,10 @@ def train_run(
     if folder.metrics.exists():
         log.info("%s: already finished, nothing to do", cfg.get("run_id", out))
         return json.loads(folder.metrics.read_text())
-    folder.out.mkdir(parents=True, exist_ok=True)
     _configure(cfg)
     device = pick_device(cfg["compute"]["device"])
+    data = load_data(cfg, device)  # missing data fails here, before anything is written
+    folder.out.mkdir(parents=True, exist_ok=True)
     write_yaml(folder.out / "config.yaml", cfg)
     write_json(folder.out / "env.json", environment(device))
 
@@ -364,17 +431,16 @@ def train_run(
     previous = {s: signal.signal(s, flag) for s in stop_signals}
     try:
         with folder.locked():
-            return _train(cfg, folder, device, flag)
+            return _train(cfg, folder, device, data, flag)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
 
 
 def _train(
-    cfg: dict[str, Any], folder: RunFolder, device: torch.device, flag: StopFlag
+    cfg: dict[str, Any], folder: RunFolder, device: torch.device, data: Data, flag: StopFlag
 ) -> dict[str, Any]:
     recipe = cfg["recipe"]
-    data = load_data(cfg, device)
     model = build_model(cfg, data).to(device)
     if cfg["compute"]["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
@@ -401,19 +467,27 @@ def _train(
         start_epoch, skip_batches = state["epoch"], state["batches_done"]
         train_loss_sum += state["train_loss_sum"]
         samples_seen = state["samples_seen"]
-        history = history[: start_epoch]
-        log.info("%s: resuming at epoch %d batch %d", cfg.get("run_id"), start_epoch + 1,
-                 skip_batches)
+        history = history[:start_epoch]
+        log.info(
+            "%s: resuming at epoch %d batch %d", cfg.get("run_id"), start_epoch + 1, skip_batches
+        )
 
     def checkpoint(epoch: int, batches_done: int) -> None:
-        save_checkpoint(folder.last, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(), "early_stopping": vars(stopper).copy(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "epoch": epoch, "batches_done": batches_done,
-            "train_loss_sum": float(train_loss_sum), "samples_seen": samples_seen,
-        })
+        save_checkpoint(
+            folder.last,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "early_stopping": vars(stopper).copy(),
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "epoch": epoch,
+                "batches_done": batches_done,
+                "train_loss_sum": float(train_loss_sum),
+                "samples_seen": samples_seen,
+            },
+        )
 
     epochs = int(recipe["epochs"])
     for epoch in range(start_epoch, epochs):
@@ -438,8 +512,9 @@ def _train(
             samples_seen += x.shape[0]
             if flag.signum is not None:
                 checkpoint(epoch, index + 1)
-                raise Interrupted(f"signal {flag.signum}: checkpointed epoch {epoch + 1} "
-                                  f"batch {index + 1}")
+                raise Interrupted(
+                    f"signal {flag.signum}: checkpointed epoch {epoch + 1} batch {index + 1}"
+                )
         _sync(device)
         seconds = time.perf_counter() - started
         skip_batches = 0
@@ -448,26 +523,51 @@ def _train(
         samples_seen = 0
         if not math.isfinite(train_loss):
             status = STATUS_DIVERGED
-            history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": "",
-                            "val_metric": "", "lr": schedule.get_last_lr()[0],
-                            "epoch_seconds": seconds, "density": _densities(model)})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "val_loss": "",
+                    "val_metric": "",
+                    "lr": schedule.get_last_lr()[0],
+                    "epoch_seconds": seconds,
+                    "density": _densities(model),
+                }
+            )
             folder.write_history(history)
-            log.warning("%s: loss is %s at epoch %d, run diverged", cfg.get("run_id"),
-                        train_loss, epoch + 1)
+            log.warning(
+                "%s: loss is %s at epoch %d, run diverged", cfg.get("run_id"), train_loss, epoch + 1
+            )
             break
         val, _ = evaluate(model, data.val, cfg, device, data.num_classes)
         if not math.isfinite(val["loss"]):
             status = STATUS_DIVERGED
         stop = stopper.update(epoch + 1, val["loss"]) if status == STATUS_OK else True
-        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
-                        "val_metric": _val_metric(val), "lr": schedule.get_last_lr()[0],
-                        "epoch_seconds": seconds, "density": _densities(model)})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_loss": val["loss"],
+                "val_metric": _val_metric(val),
+                "lr": schedule.get_last_lr()[0],
+                "epoch_seconds": seconds,
+                "density": _densities(model),
+            }
+        )
         if stopper.best_epoch == epoch + 1:
             save_checkpoint(folder.best, {"model": model.state_dict(), "epoch": epoch + 1})
         checkpoint(epoch + 1, 0)
         folder.write_history(history)
-        log.info("%s epoch %d/%d train %.4f val %.4f metric %.4f %.2fs", cfg.get("run_id", ""),
-                 epoch + 1, epochs, train_loss, val["loss"], _val_metric(val), seconds)
+        log.info(
+            "%s epoch %d/%d train %.4f val %.4f metric %.4f %.2fs",
+            cfg.get("run_id", ""),
+            epoch + 1,
+            epochs,
+            train_loss,
+            val["loss"],
+            _val_metric(val),
+            seconds,
+        )
         if status == STATUS_DIVERGED:
             break
         if stop:
@@ -480,8 +580,14 @@ def _train(
 
 
 def _finish(
-    cfg: dict[str, Any], folder: RunFolder, model: nn.Module, data: Data,
-    device: torch.device, status: str, history: list[dict[str, Any]], stopper: EarlyStopping,
+    cfg: dict[str, Any],
+    folder: RunFolder,
+    model: nn.Module,
+    data: Data,
+    device: torch.device,
+    status: str,
+    history: list[dict[str, Any]],
+    stopper: EarlyStopping,
 ) -> dict[str, Any]:
     """Test the best checkpoint, write the result files, then metrics.json last of all."""
     val = test = None
@@ -494,24 +600,34 @@ def _finish(
             write_text(folder.out / "confusion.csv", rows + "\n")
         else:
             with atomic_open(folder.out / "examples.npz", "wb") as handle:
-                np.savez_compressed(handle, noisy=extra["degraded"], output=extra["output"],
-                                    clean=extra["clean"])
+                np.savez_compressed(
+                    handle, noisy=extra["degraded"], output=extra["output"], clean=extra["clean"]
+                )
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
     study, *_ = str(cfg.get("run_id", "run/")).split("/")
     metrics = {
-        "run_id": cfg.get("run_id"), "study": study, "task": cfg["task"],
-        "model": cfg["model"], "conv": cfg["conv"],
+        "run_id": cfg.get("run_id"),
+        "study": study,
+        "task": cfg["task"],
+        "model": cfg["model"],
+        "conv": cfg["conv"],
         "density": None if cfg["conv"] == "standard" else cfg["density"],
         "learned_density": _densities(model) or None,
-        "kernel_size": cfg["kernel_size"], "seed": cfg["seed"], "recipe": cfg["recipe"].get("name"),
-        "status": status, "best_epoch": stopper.best_epoch if stopper.best_epoch > 0 else None,
-        "epochs_run": len(history), "max_epochs": int(cfg["recipe"]["epochs"]),
+        "kernel_size": cfg["kernel_size"],
+        "seed": cfg["seed"],
+        "recipe": cfg["recipe"].get("name"),
+        "status": status,
+        "best_epoch": stopper.best_epoch if stopper.best_epoch > 0 else None,
+        "epochs_run": len(history),
+        "max_epochs": int(cfg["recipe"]["epochs"]),
         "params": sum(p.numel() for p in model.parameters()),
         "weighted_layers": count_weighted(model),
-        "device": device.type, "device_name": environment(device)["device_name"],
+        "device": device.type,
+        "device_name": environment(device)["device_name"],
         "seconds_per_epoch": statistics.median(seconds) if seconds else None,
-        "val": val, "test": test, "identity": data.test_identity,
+        "val": val,
+        "test": test,
+        "identity": data.test_identity,
     }
     write_json(folder.metrics, metrics)
     return metrics
-

@@ -1,0 +1,165 @@
+"""params.yaml: presets, the grid, and bad values rejected with a clear message before any job."""
+
+from __future__ import annotations
+
+import copy
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wconv.errors import UserError
+from wconv.study import load_params, resolve_params, run_config, run_ids
+
+REPO = Path(__file__).resolve().parents[1]
+RAW = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def test_demo_preset_grid_and_run_ids():
+    params = resolve_params(RAW, "demo")
+    ids = run_ids(params)
+    assert "cls/small_cnn/standard/k3/s0" in ids
+    assert "cls/small_cnn/weighted-d0.8/k3/s1" in ids
+    assert "den/dncnn/weighted-d0.5_0.9/k5/s0" in ids
+    assert len(ids) == len(set(ids))
+    # classification: 1 model x 1 kernel x 2 seeds x (standard + 2 densities)
+    assert sum(i.startswith("cls/") for i in ids) == 6
+
+
+def test_paper_preset_grid_is_the_full_study():
+    params = resolve_params(RAW, "paper")
+    ids = run_ids(params)
+    cls = [i for i in ids if i.startswith("cls/")]
+    den = [i for i in ids if i.startswith("den/")]
+    assert len(cls) == 6 * 3 * (1 + 5)  # models x seeds x (standard + densities)
+    assert len(den) == 3 * 3 * ((1 + 2) + (1 + 3))  # models x seeds x (k3 + k5 cells)
+    assert "cls/resnet56/weighted-d0.75/k3/s2" in ids
+
+
+def test_run_config_carries_the_cell_and_the_study_settings():
+    params = resolve_params(RAW, "demo")
+    config = run_config(params, "den/dncnn/weighted-d0.5_0.9/k5/s1")
+    assert config["task"] == "denoising" and config["kernel_size"] == 5
+    assert config["density"] == [0.5, 0.9] and config["seed"] == 1
+    assert config["data"]["dataset"] == "embedded"
+    with pytest.raises(UserError, match="not in the grid"):
+        run_config(params, "cls/small_cnn/weighted-d0.33/k3/s0")
+
+
+def _with(path: list, value):
+    raw = copy.deepcopy(RAW)
+    node = raw
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return raw
+
+
+_DELETE = object()
+
+BAD = [
+    (["classification", "models"], ["resnet56", "resnet57"], "unknown model 'resnet57'"),
+    (["classification", "conv"], ["standard", "wieghted"], "'wieghted' is not allowed"),
+    (["classification", "densities"], [[0.8], [-0.2]], "classification.densities"),
+    (["denoising", "densities"], {5: [[0.5]]}, "has 1 value(s) but a kernel of size 5 needs 2"),
+    (["classification", "recipe", "lr"], -0.1, "classification.recipe.lr"),
+    (["classification", "data", "dataset"], "cifar10", "use one of ['embedded', 'cifar100']"),
+    (["denoising", "data", "noise", "sigma"], 0, "denoising.data.noise.sigma"),
+    (["classification", "seeds"], [], "classification.seeds"),
+    (["compute", "amp"], "fp8", "compute.amp = 'fp8' is not allowed"),
+    (["compute", "device"], "tpu", "compute.device"),
+    (["classification", "kernel_sizes"], [4], "classification.kernel_sizes.0 = 4"),
+    (["classification", "recipe", "name"], "fast", "classification.recipe.name = 'fast'"),
+    (["paths"], _DELETE, "'paths' is a required property"),
+    (["classification", "epochs"], 5, "Additional properties are not allowed ('epochs'"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), BAD, ids=[".".join(b[0]) for b in BAD])
+def test_bad_params_are_rejected_with_the_key_named(path, value, message):
+    with pytest.raises(UserError) as error:
+        resolve_params(_with(path, value), "paper")
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_preset():
+    with pytest.raises(UserError, match=r"preset 'quick' is not defined; defined presets: \["):
+        resolve_params(RAW, "quick")
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    """A copy of the workflow files, so tests can edit params.yaml freely."""
+    for name in ("Snakefile", "params.yaml", "workflow", "profiles"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, symlinks=False)
+        else:
+            shutil.copy(source, tmp_path / name)
+    return tmp_path
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_bad_params_stop_snakemake_before_any_job_and_write_nothing(workdir):
+    raw = _with(["classification", "models"], ["resnet57"])
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+    result = _snakemake(workdir, "--config", "preset=paper")
+    assert result.returncode != 0
+    assert "unknown model 'resnet57'" in result.stdout + result.stderr
+    assert not (workdir / "results").exists() and not (workdir / "data").exists()
+
+
+def test_bad_params_via_cli_is_one_line(workdir):
+    raw = _with(["compute", "amp"], "fp8")
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+    result = subprocess.run(
+        [sys.executable, "-m", "wconv.cli", "grid", "--preset", "paper"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("error: params: compute.amp = 'fp8' is not allowed")
+
+
+def test_dry_run_of_the_full_paper_grid_is_fast_and_complete(workdir):
+    expected = len(run_ids(resolve_params(RAW, "paper")))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = _snakemake(workdir, "-n", "--config", "preset=paper", "--quiet", "rules")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds, not wall time: the bound holds on a quiet machine and is not flaky on a busy one.
+    elapsed = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert result.returncode == 0, result.stderr
+    counts = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    assert counts["train"] == expected
+    assert counts["prepare"] == 2 and counts["report"] == 1
+    assert elapsed <= 10, f"dry run took {elapsed:.1f} s"
