@@ -24,9 +24,27 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def head(model: nn.Module) -> nn.Module:
+    return model.body[-1] if hasattr(model, "body") else model.ending
+
+
 def twin(name: str, kind: str, seed: int = 0, **options) -> nn.Module:
+    """A model of ``seed`` whose zero-initialised head is redrawn (identically for every conv
+    kind), so comparisons of outputs are not trivially ``output == input``."""
     torch.manual_seed(seed)
-    return create(name, conv=kind, **options)
+    model = create(name, conv=kind, **options)
+    torch.manual_seed(seed + 1)
+    with torch.no_grad():
+        nn.init.normal_(head(model).weight, std=0.05)
+    return model
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_identity_init_starts_as_the_identity_map(name: str) -> None:
+    model = create(name, conv="weighted", density=0.8).eval()
+    x = torch.rand(1, 3, 37, 53)
+    torch.testing.assert_close(model(x), x)
+    assert torch.count_nonzero(head(model).weight) == 0
 
 
 def test_registered_for_restoration() -> None:

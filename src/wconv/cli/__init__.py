@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from wconv import __version__
 from wconv.errors import UserError
 
-COMMANDS = ("train", "grid")
+COMMANDS = ("data", "train", "grid", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from wconv.models.init import kaiming_init_
+from wconv.models.init import identity_head_, kaiming_init_
 from wconv.models.registry import register
 from wconv.models.restoration_common import check_kernel_size, check_positive
 from wconv.nn import ConvFactory
@@ -32,7 +32,13 @@ class DnCNN(nn.Module):
     """
 
     def __init__(
-        self, conv: ConvFactory, in_channels: int, kernel_size: int, depth: int, width: int
+        self,
+        conv: ConvFactory,
+        in_channels: int,
+        kernel_size: int,
+        depth: int,
+        width: int,
+        identity_init: bool = True,
     ) -> None:
         super().__init__()
         pad = kernel_size // 2
@@ -49,6 +55,8 @@ class DnCNN(nn.Module):
         layers.append(conv(width, in_channels, kernel_size, padding=pad, bias=False))
         self.body = nn.Sequential(*layers)
         kaiming_init_(self)
+        if identity_init:
+            identity_head_(self.body[-1])
 
     def forward(self, x: Tensor) -> Tensor:
         return x - self.body(x)
@@ -61,12 +69,17 @@ def dncnn(
     kernel_size: int = 3,
     depth: int = 17,
     width: int = 64,
+    identity_init: bool = True,
 ) -> nn.Module:
-    """DnCNN-S (17 layers, 64 channels, BN); ``kernel_size`` 3 or 5 changes all 17 convs."""
+    """DnCNN-S (17 layers, 64 channels, BN); ``kernel_size`` 3 or 5 changes all 17 convs.
+
+    ``identity_init`` zeroes the noise head so the network starts as the identity (see
+    :func:`~wconv.models.init.identity_head_`); ``False`` gives plain Kaiming everywhere.
+    """
     check_kernel_size("dncnn", kernel_size)
     check_positive("dncnn", in_channels=in_channels, width=width)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
         raise ValueError(
             f"dncnn: depth must be an integer >= 2 (first and last conv), got {depth!r}"
         )
-    return DnCNN(conv, in_channels, kernel_size, depth, width)
+    return DnCNN(conv, in_channels, kernel_size, depth, width, identity_init)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from wconv.models.init import kaiming_init_
+from wconv.models.init import identity_head_, kaiming_init_
 from wconv.models.registry import register
 from wconv.models.restoration_common import (
     check_kernel_size,
@@ -133,7 +133,7 @@ class NAFNet(nn.Module):
     bottom/right to a multiple of ``2^levels`` (and to ``min_side``, the largest side any encoder
     block needs, if larger) with ``pad_mode`` and the output is cropped back.  Weights:
     :func:`kaiming_init_` (the paper's initialisation, identical for standard and weighted twins);
-    β, γ and the norms start at 0 / 1.
+    β, γ and the norms start at 0 / 1 and the ending conv at 0 (:func:`identity_head_`).
     """
 
     def __init__(
@@ -202,6 +202,7 @@ class NAFNet(nn.Module):
         )
         self.min_side = padded_side(need, self.multiple, 1)
         kaiming_init_(self)
+        identity_head_(self.ending)  # with β = γ = 0 the whole network starts as the identity
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]

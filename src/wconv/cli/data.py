@@ -1,0 +1,210 @@
+"""``wconv data``: prepare and inspect the study's data sets from the command line.
+
+One command per workflow rule, e.g.::
+
+    wconv data prepare-study cls --params params.yaml --root data --stamp data/.prepared/cls.json
+    wconv data prepare cifar100 --root data --set source.archive=/scratch/cifar-100-python.tar.gz
+    wconv data prepare embedded-den --root data --set noise.sigma=0.05
+    wconv data info --params params.yaml --study den
+
+Settings come from a study's ``data:`` section of a params file (``--params`` + ``--study``, with
+the file's preset or ``--preset`` applied), from the data set's defaults when only a name is
+given, and then from ``--set`` overrides. ``--root`` defaults to the params file's
+``paths.data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wconv.data import list_datasets, prepare, prepared_dir, resolve
+from wconv.data.config import get_spec
+from wconv.data.download import DownloadError
+from wconv.data.store import MANIFEST, read_json
+from wconv.errors import UserError
+from wconv.io import write_json
+from wconv.study import PREFIX_TO_STUDY, STUDIES, load_params
+
+# Library errors that a user fixes by changing settings, files or the network.
+_USER_FAILURES = (ValueError, FileNotFoundError, PermissionError, DownloadError)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``data`` command group on the main parser's ``subparsers``."""
+    data = subparsers.add_parser(
+        "data",
+        help="prepare and inspect data sets",
+        description="Prepare (download, parse, split, degrade, cache) and inspect the data sets.",
+    )
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+
+    prep = commands.add_parser(
+        "prepare",
+        help="download, parse, split and degrade a data set (idempotent); prints its folder",
+    )
+    prep.add_argument(
+        "dataset",
+        nargs="?",
+        help=f"one of {', '.join(['embedded', *list_datasets()])}; "
+        "default: the dataset of the --study section",
+    )
+    _add_settings_arguments(prep, study_option=True)
+    _add_stamp_argument(prep)
+    prep.set_defaults(func=run_prepare)
+
+    study = commands.add_parser(
+        "prepare-study", help="prepare the data of one study of a params file (a workflow rule)"
+    )
+    study.add_argument("study", help="study section of --params: cls | den (or its full name)")
+    _add_settings_arguments(study, study_option=False)
+    _add_stamp_argument(study)
+    study.set_defaults(func=run_prepare, dataset=None, params=Path("params.yaml"))
+
+    info = commands.add_parser("info", help="show a data set's settings, folder and state (YAML)")
+    info.add_argument("dataset", nargs="?", help="as for prepare")
+    _add_settings_arguments(info, study_option=True)
+    info.set_defaults(func=run_info)
+
+    listing = commands.add_parser("list", help="list the data sets")
+    listing.set_defaults(func=run_list)
+
+
+def _add_settings_arguments(parser: argparse.ArgumentParser, *, study_option: bool) -> None:
+    parser.add_argument("--root", type=Path, help="data folder; default: paths.data of --params")
+    parser.add_argument(
+        "--params", type=Path, help="params file holding the study's settings (params.yaml)"
+    )
+    parser.add_argument("--preset", help="preset of --params to apply (default: the file's own)")
+    if study_option:
+        parser.add_argument(
+            "--study", help="study of --params whose data: settings to use (cls | den)"
+        )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one data setting (dotted key, YAML value), e.g. noise.sigma=0.05 or "
+        "source.archive=/path/cifar-100-python.tar.gz; repeatable",
+    )
+
+
+def _add_stamp_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stamp",
+        type=Path,
+        help="also write this JSON file (data set, folder, settings) when done: a workflow output",
+    )
+
+
+def data_settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    """The ``data:`` section and the data root described by the command line."""
+    cfg: dict[str, Any] = {}
+    root = args.root
+    if (args.params is None) != (args.study is None):
+        raise UserError("--params and --study go together; give both or neither")
+    if args.params is not None:
+        params = load_params(args.params, args.preset)
+        cfg = _study_section(params, args.study, args.params)
+        root = root or Path(params.get("paths", {}).get("data", "data"))
+    elif args.preset is not None:
+        raise UserError("--preset needs --params FILE --study NAME; add them or drop --preset")
+    if root is None:
+        raise UserError("no data folder; pass --root DIR (or --params FILE for its paths.data)")
+    if args.dataset is not None:
+        if "dataset" in cfg and cfg["dataset"] != args.dataset:
+            known = _fail_as_user_error(resolve, cfg)[0].name
+            if known != args.dataset:
+                raise UserError(
+                    f"data set {args.dataset!r} differs from {known!r} in {args.params} "
+                    f"({args.study}); drop the positional name or fix the params file"
+                )
+        else:
+            cfg["dataset"] = args.dataset
+    elif "dataset" not in cfg:
+        raise UserError(
+            f"name a data set ({', '.join(list_datasets())}) or give --params FILE --study NAME"
+        )
+    for item in args.overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r} is not KEY=VALUE; write e.g. --set noise.sigma=0.05")
+        *parents, leaf = key.split(".")
+        node = cfg
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {key}: {part} is not a section; check the key")
+        node[leaf] = yaml.safe_load(text)
+    return cfg, root
+
+
+def _study_section(params: dict[str, Any], study: str, path: Path) -> dict[str, Any]:
+    name = PREFIX_TO_STUDY.get(study, study)
+    section = params.get(name)
+    if name not in STUDIES or not isinstance(section, dict):
+        choices = ", ".join(f"{prefix} ({full})" for full, (prefix, _) in STUDIES.items())
+        raise UserError(f"no study {study!r} in {path}; use one of {choices}")
+    if not isinstance(section.get("data"), dict):
+        raise UserError(
+            f"study {name!r} of {path} has no data: section; add data: {{dataset: ...}}"
+        )
+    return copy.deepcopy(section["data"])
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    cfg, root = data_settings(args)
+    folder = _fail_as_user_error(prepare, cfg, root)
+    if args.stamp is not None:
+        spec, resolved = resolve(cfg)
+        write_json(
+            args.stamp,
+            {"dataset": spec.name, "task": spec.task, "folder": str(folder), "settings": resolved},
+        )
+    print(folder)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    cfg, root = data_settings(args)
+    spec, resolved = _fail_as_user_error(resolve, cfg)
+    folder = prepared_dir(cfg, root)
+    manifest = folder / MANIFEST
+    info = {
+        "dataset": spec.name,
+        "task": spec.task,
+        "description": spec.description,
+        "folder": str(folder),
+        "prepared": manifest.is_file(),
+        "settings": resolved,
+    }
+    if manifest.is_file():
+        info["created"] = read_json(manifest)["created"]
+    yaml.safe_dump(info, sys.stdout, sort_keys=False)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    for name in list_datasets():
+        spec = get_spec(name)
+        alias = f" (dataset: {spec.alias})" if spec.alias else ""
+        print(f"{name:14s} {spec.task:15s} {spec.description}{alias}")
+    return 0
+
+
+def _fail_as_user_error(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except _USER_FAILURES as e:
+        raise UserError(_one_line(e)) from e
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())

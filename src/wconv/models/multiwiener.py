@@ -1,0 +1,160 @@
+"""MultiWienerNet (Yanny, Monakhova, Shuai & Waller, Optica 2022): a bank of learnable PSFs, one
+Wiener deconvolution per PSF in the Fourier domain, and a U-Net that merges the deconvolutions
+into the output (official code: github.com/Waller-Lab/MultiWienerNet).
+
+Wiener stage, per PSF ``h_i`` and regulariser ``K_i ≥ 0``::
+
+    X_i = F⁻¹[ conj(H_i) · Y / (|H_i|² + K_i) ],   H_i = F[h_i],  Y = F[y]
+
+computed with ``torch.fft`` on a zero-padded canvas of at least twice the input side (at least
+``side + psf_size - 1``, so that the PSF never wraps around), with the PSF centred on the origin,
+then centre-cropped back.  ``K_i = exp(κ_i)`` keeps the regulariser positive for any ``κ_i``
+(instead of clamping, whose gradient dies at 0).  The refiner is this project's U-Net
+(:class:`wconv.models.unet.UNet`, conv kind from ``conv``) with ``num_psfs · in_channels`` inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wconv.models.registry import register
+from wconv.models.restoration_common import check_positive
+from wconv.models.unet import UNet
+from wconv.nn import ConvFactory
+
+
+def gaussian_psfs(sigmas: Sequence[float], size: int, dims: int = 2) -> Tensor:
+    """Isotropic Gaussian PSFs ``(len(sigmas), size, …)`` of unit sum (the default PSF bank)."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"gaussian_psfs: size must be odd, got {size}")
+    if any(not math.isfinite(s) or s <= 0 for s in sigmas):
+        raise ValueError(f"gaussian_psfs: sigmas must be > 0, got {list(sigmas)}")
+    axis = torch.arange(size, dtype=torch.float64) - size // 2
+    r2 = sum(
+        a**2 for a in torch.meshgrid(*([axis] * dims), indexing="ij")
+    )  # squared distance from the centre
+    bank = torch.stack([torch.exp(-r2 / (2 * s**2)) for s in sigmas])
+    bank = bank / bank.flatten(1).sum(1).view(-1, *([1] * dims))
+    return bank.float()
+
+
+class WienerDeconvolution(nn.Module):
+    """Multi-PSF Wiener deconvolution (module docstring): ``(B, C, *S) → (B, C·n, *S)``, output
+    channel ``c·n + i`` is channel ``c`` deconvolved with PSF ``i``."""
+
+    def __init__(
+        self, psfs: Tensor, regularizer: float | Sequence[float] = 1e-2, learnable: bool = True
+    ) -> None:
+        super().__init__()
+        if psfs.dim() < 2 or any(k % 2 == 0 for k in psfs.shape[1:]):
+            raise ValueError(
+                "WienerDeconvolution: psfs must be (num_psfs, k, …) with odd sides, got shape "
+                f"{tuple(psfs.shape)}"
+            )
+        n = psfs.shape[0]
+        k = torch.as_tensor(regularizer, dtype=torch.float32).flatten()
+        k = k.expand(n).clone() if k.numel() == 1 else k
+        if k.numel() != n or not bool((k > 0).all()):
+            raise ValueError(
+                f"WienerDeconvolution: regularizer must be one value > 0 or {n} of them, "
+                f"got {regularizer}"
+            )
+        self.dims = psfs.dim() - 1
+        psfs = psfs.detach().float().clone()
+        self.psfs = nn.Parameter(psfs, requires_grad=learnable)
+        self.log_regularizer = nn.Parameter(k.log(), requires_grad=learnable)
+
+    @property
+    def regularizer(self) -> Tensor:
+        """``K_i = exp(κ_i) > 0``, one per PSF."""
+        return self.log_regularizer.exp()
+
+    def forward(self, y: Tensor) -> Tensor:
+        if y.dim() != self.dims + 2:
+            raise ValueError(
+                f"WienerDeconvolution: expected a (B, C, {self.dims} spatial axes) input, got "
+                f"shape {tuple(y.shape)}"
+            )
+        sides = y.shape[2:]
+        kernel = self.psfs.shape[1:]
+        canvas = [max(2 * s, s + k - 1) for s, k in zip(sides, kernel, strict=True)]
+        axes = tuple(range(-self.dims, 0))
+        before = [(c - s) // 2 for c, s in zip(canvas, sides, strict=True)]
+        pad_y: list[int] = []
+        pad_h: list[int] = []
+        for c, s, k, b in reversed(list(zip(canvas, sides, kernel, before, strict=True))):
+            pad_y += [b, c - s - b]
+            pad_h += [0, c - k]
+        # PSF centre moved to index 0, so deconvolution does not shift the image
+        h = torch.roll(F.pad(self.psfs, pad_h), [-(k // 2) for k in kernel], dims=axes)
+        transfer = torch.fft.rfftn(h, dim=axes)  # (n, …)
+        spectrum = torch.fft.rfftn(F.pad(y, pad_y), dim=axes).unsqueeze(2)  # (B, C, 1, …)
+        shape = (-1,) + (1,) * self.dims
+        wiener = transfer.conj() / (transfer.abs().square() + self.regularizer.view(shape))
+        x = torch.fft.irfftn(spectrum * wiener, s=canvas, dim=axes)  # (B, C, n, *canvas)
+        crop = tuple(slice(b, b + s) for b, s in zip(before, sides, strict=True))
+        x = x[(..., *crop)]
+        return x.flatten(1, 2)
+
+
+class MultiWienerNet(nn.Module):
+    """Wiener deconvolution with a learnable PSF bank → U-Net refiner (module docstring)."""
+
+    def __init__(
+        self,
+        conv: ConvFactory,
+        psfs: Tensor,
+        in_channels: int = 1,
+        depth: int = 3,
+        base_width: int = 16,
+        regularizer: float = 1e-2,
+        kernel_size: int = 3,
+        batch_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        self.wiener = WienerDeconvolution(psfs, regularizer)
+        self.refiner = UNet(
+            conv, in_channels * psfs.shape[0], in_channels, depth, base_width, kernel_size,
+            batch_norm, residual=False,
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.refiner(self.wiener(x))
+
+
+@register("deblurring")
+def multiwienernet(
+    conv: ConvFactory,
+    in_channels: int = 1,
+    depth: int = 3,
+    base_width: int = 16,
+    num_psfs: int = 4,
+    psf_size: int = 15,
+    psf_sigmas: Sequence[float] | None = None,
+    psfs: Sequence | np.ndarray | Tensor | None = None,
+    regularizer: float = 1e-2,
+    kernel_size: int = 3,
+    batch_norm: bool = True,
+) -> nn.Module:
+    """MultiWienerNet with its PSF bank initialised from ``psfs`` (array ``(n, k, k)``, e.g. PSFs
+    sampled across the field by :func:`wconv.data.deblur.sample_psfs`) or, by default, from
+    ``num_psfs`` Gaussians of ``psf_size`` px with widths ``psf_sigmas`` (default 0.5 … 3 px)."""
+    check_positive("multiwienernet", num_psfs=num_psfs, psf_size=psf_size)
+    if psfs is not None:
+        bank = torch.as_tensor(np.asarray(psfs, dtype=np.float32))
+        if bank.dim() != conv.dims + 1:
+            raise ValueError(
+                f"multiwienernet: psfs must have shape (num_psfs, k, k), got {tuple(bank.shape)}"
+            )
+    else:
+        sigmas = psf_sigmas if psf_sigmas is not None else np.linspace(0.5, 3.0, num_psfs)
+        bank = gaussian_psfs([float(s) for s in sigmas], psf_size, conv.dims)
+    return MultiWienerNet(
+        conv, bank, in_channels, depth, base_width, regularizer, kernel_size, batch_norm
+    )

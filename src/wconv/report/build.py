@@ -1,0 +1,232 @@
+"""``build_report``: run folders in, ``index.html`` + tables + figures + ``summary.json`` out.
+
+Outputs under ``out_dir``::
+
+    index.html                 the page (every table and figure, grid status, params)
+    summary.json               key numbers, machine-readable (DVC metrics); ours only
+    tables/<key>.{csv,md,html} one file per table and format
+    figures/<stem>.{png,svg}   one file per figure and format
+
+Every file is written atomically.  Partial studies give partial tables ("—"), never an error;
+unreadable run files are reported as warnings and on the page.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from wconv.io import write_json, write_text
+from wconv.report.figures import (
+    Plot,
+    confusion_plots,
+    density_plots,
+    example_plots,
+    save_plot,
+    timing_plots,
+)
+from wconv.report.page import PlotFiles, TableFiles, render_index
+from wconv.report.published import Published, load_published
+from wconv.report.render import html_document, relative_url, table_csv, table_html, table_markdown
+from wconv.report.runs import METRICS
+from wconv.report.stats import DEFAULT_SELECT_METRIC, ReportOptions
+from wconv.report.status import scan_runs
+from wconv.report.tables import (
+    Table,
+    classification_table,
+    denoising_table,
+    density_search_table,
+    status_table,
+    timing_table,
+)
+
+
+@dataclass
+class Report:
+    index: Path
+    summary_path: Path
+    tables: dict[str, Table]
+    figures: list[Path]
+    summary: dict[str, Any]
+    status: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def options_from_params(params: Mapping[str, Any] | None) -> ReportOptions:
+    """``ReportOptions`` from the optional ``report:`` section of a params file.
+
+    Keys: ``select_metric`` (mapping task → metric, e.g. ``{classification: f1_macro}``) and
+    ``wilcoxon_min_n`` (int ≥ 1).  Unknown keys or values are a ``ValueError``.
+    """
+    section = (params or {}).get("report") or {}
+    if not isinstance(section, Mapping):
+        raise ValueError("params: 'report' must be a mapping (select_metric, wilcoxon_min_n)")
+    unknown = sorted(set(section) - {"select_metric", "wilcoxon_min_n"})
+    if unknown:
+        raise ValueError(
+            f"params: unknown report key(s) {unknown}; valid: select_metric, wilcoxon_min_n"
+        )
+    select = dict(DEFAULT_SELECT_METRIC)
+    for task, metric in (section.get("select_metric") or {}).items():
+        if task not in METRICS or metric not in METRICS[task]:
+            valid = {t: list(m) for t, m in METRICS.items()}
+            raise ValueError(
+                f"params: report.select_metric {task}: {metric!r} is not valid; use {valid}"
+            )
+        select[task] = metric
+    min_n = section.get("wilcoxon_min_n", 6)
+    if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
+        raise ValueError(f"params: report.wilcoxon_min_n must be an integer ≥ 1, got {min_n!r}")
+    return ReportOptions(select_metric=select, wilcoxon_min_n=min_n)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe numbers: NaN → null, numpy scalars → Python."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def summarise_report(
+    tables: Mapping[str, Table], status: pd.DataFrame, label: str
+) -> dict[str, Any]:
+    """Key numbers of our runs (no published value) for ``summary.json``."""
+    counts = status["state"].value_counts().to_dict() if len(status) else {}
+    summary: dict[str, Any] = {
+        "runs": {"total": len(status), **{k: int(v) for k, v in counts.items()}}
+    }
+    for task, key in (
+        ("classification", "table3_classification"),
+        ("denoising", "table5_denoising"),
+    ):
+        block: dict[str, Any] = {}
+        for row in tables[key].data.to_dict("records"):
+            if row["n"] == 0 and row.get("n_diverged", 0) == 0:
+                continue
+            conv = (
+                row["conv"]
+                if row["conv"] != "learned"
+                else f"learned-{row['density'] or 'default'}"
+            )
+            values = {
+                name: _clean(value)
+                for name, value in row.items()
+                if not name.startswith(label) and name not in ("model", "kernel_size", "conv")
+            }
+            block.setdefault(f"{row['model']}/k{row['kernel_size']}", {})[conv] = values
+        summary[task] = block
+    timing: dict[str, Any] = {}
+    for task in ("classification", "denoising"):
+        number = "4" if task == "classification" else "6"
+        for row in tables[f"table{number}_timing_{task}"].data.to_dict("records"):
+            if row["n_standard"] or row["n_weighted"]:
+                timing.setdefault(task, {})[
+                    f"{row['model']}/k{row['kernel_size']}/{row['device']}"
+                ] = {
+                    name: _clean(row[name])
+                    for name in (
+                        "standard_s_mean",
+                        "weighted_s_mean",
+                        "ratio_weighted_over_standard",
+                    )
+                }
+    summary["timing"] = timing
+    return summary
+
+
+def _write_table(table: Table, folder: Path, index: Path) -> TableFiles:
+    files = TableFiles(
+        table, folder / f"{table.key}.csv", folder / f"{table.key}.md", folder / f"{table.key}.html"
+    )
+    write_text(files.csv, table_csv(table))
+    write_text(files.markdown, table_markdown(table, folder))
+    back = f'<p><a href="{relative_url(index, folder)}">← back to the results page</a></p>'
+    body = f"<main>\n{back}\n{table_html(table, folder)}\n</main>"
+    write_text(files.html, html_document(table.title, body))
+    return files
+
+
+def _section_of(plot: Plot) -> str:
+    if plot.stem.startswith("timing_"):
+        return plot.stem
+    if plot.stem.startswith("density_"):
+        return "density"
+    return "classification" if "confusion" in plot.stem else "denoising"
+
+
+def build_report(
+    runs_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    params: Mapping[str, Any] | None = None,
+    params_source: str | os.PathLike[str] | None = None,
+    expected_run_ids: Iterable[str] = (),
+    options: ReportOptions | None = None,
+    published: Published | None = None,
+) -> Report:
+    """Rebuild every report output under ``out_dir`` from the run folders under ``runs_dir``.
+
+    ``params`` are the study's effective settings (shown on the page, linked to the file
+    ``params_source``); ``expected_run_ids`` let the grid status list cells that have not started;
+    ``options`` default to the ``report:`` section of ``params``, else to ``ReportOptions()``.
+    """
+    runs, out = Path(runs_dir), Path(out_dir)
+    options = options or options_from_params(params)
+    shown = None
+    if params is not None:
+        source = Path(params_source) if params_source is not None else None
+        shown = (source, yaml.safe_dump(dict(params), sort_keys=False, allow_unicode=True))
+    published = published or load_published()
+    expected = list(expected_run_ids)
+    status, records = scan_runs(runs, expected)
+    warnings = [
+        f"{row['run_id']}: {row['detail']}"
+        for row in status.to_dict("records")
+        if row["state"] == "corrupt"
+    ]
+
+    built = [
+        classification_table(records, published, options, expected),
+        timing_table("classification", records, published, expected),
+        denoising_table(records, published, options, expected),
+        timing_table("denoising", records, published, expected),
+        density_search_table(records, options),
+        status_table(status, runs),
+    ]
+    tables = {table.key: table for table in built}
+    index = out / "index.html"
+    table_files = {table.key: _write_table(table, out / "tables", index) for table in built}
+
+    plots = (
+        confusion_plots(records, options, warnings)
+        + example_plots(records, options, warnings)
+        + density_plots(records, options)
+        + timing_plots(tables)
+    )
+    plot_files: dict[str, list[PlotFiles]] = {}
+    figures: list[Path] = []
+    for plot in plots:
+        png, svg = save_plot(plot, out / "figures")
+        figures += [png, svg]
+        plot_files.setdefault(_section_of(plot), []).append(
+            PlotFiles(plot.title, plot.caption, png, svg)
+        )
+
+    summary = summarise_report(tables, status, published.label)
+    write_json(out / "summary.json", summary)
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = render_index(
+        out, runs, table_files, plot_files, status, published, warnings, shown, generated
+    )
+    write_text(index, page)
+    return Report(index, out / "summary.json", tables, figures, summary, status, warnings)

@@ -1,0 +1,197 @@
+"""The state of every grid cell, read from its run folder (docs/run-folder.md).
+
+States, first match wins:
+
+* ``done`` — ``metrics.json`` with status ok / stopped_early; ``diverged`` — status diverged;
+* ``corrupt`` — a ``metrics.json`` (or ``.lock``) that cannot be read or disagrees with the run id;
+* ``failed`` — a ``failed`` marker file, or a ``.lock`` whose process is dead on this host;
+* ``running`` — a ``.lock`` whose pid is alive on this host, or that names another host and a SLURM
+  job (we cannot look at other hosts' processes; the detail column says it was not checked);
+* ``interrupted`` — the folder exists without lock or metrics (e.g. a stopped job that left its
+  last checkpoint; rerunning resumes it);
+* ``not started`` — an expected run id without a folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from wconv.report.runs import (
+    RECORD_COLUMNS,
+    RunId,
+    find_run_folders,
+    parse_run_id,
+    read_history,
+    read_json,
+    read_metrics,
+    run_record,
+)
+
+STATES: tuple[str, ...] = (
+    "done",
+    "diverged",
+    "running",
+    "failed",
+    "interrupted",
+    "corrupt",
+    "not started",
+)
+FAILED_MARKER = "failed"
+STATUS_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "study",
+    "model",
+    "conv",
+    "density",
+    "kernel_size",
+    "seed",
+    "state",
+    "epochs_done",
+    "max_epochs",
+    "best_val_metric",
+    "detail",
+)
+
+
+def _short(host: str) -> str:
+    return host.split(".", 1)[0].lower()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _lock_state(lock: Path) -> tuple[str, str]:
+    try:
+        info = read_json(lock)
+        if not isinstance(info, Mapping):
+            raise ValueError(f"{lock}: expected a JSON object")
+        pid = int(info.get("pid") or 0)
+    except (ValueError, TypeError, OSError) as err:
+        return "corrupt", f"unreadable lock: {err}"
+    host = str(info.get("host") or "")
+    job = info.get("slurm_job_id")
+    started = info.get("started") or "?"
+    if host and _short(host) != _short(socket.gethostname()):
+        if job:
+            return "running", f"SLURM job {job} on {host} since {started} (not checked from here)"
+        return "running", f"pid {pid} on {host} since {started} (other host, not checked)"
+    if pid > 0 and _pid_alive(pid):
+        return "running", f"pid {pid} alive since {started}"
+    return "failed", f"stale lock: pid {pid} is gone (started {started}); rerun to resume"
+
+
+def run_state(folder: Path, run_id: RunId) -> tuple[str, str, dict[str, Any] | None]:
+    """``(state, detail, metrics)`` of one run folder (metrics only for done/diverged runs)."""
+    if not folder.is_dir():
+        return "not started", "", None
+    metrics_path = folder / "metrics.json"
+    if metrics_path.is_file():
+        try:
+            metrics = read_metrics(metrics_path, run_id)
+        except (ValueError, OSError) as err:
+            return "corrupt", str(err), None
+        if metrics["status"] == "diverged":
+            return "diverged", f"diverged at epoch {metrics.get('epochs_run', '?')}", metrics
+        return "done", str(metrics["status"]), metrics
+    if (folder / FAILED_MARKER).exists():
+        reason = (folder / FAILED_MARKER).read_text(errors="replace").strip().splitlines()
+        return "failed", reason[0] if reason else "failed marker present", None
+    if (folder / ".lock").is_file():
+        state, detail = _lock_state(folder / ".lock")
+        return state, detail, None
+    return (
+        "interrupted",
+        "no lock and no metrics.json: stopped before the end; rerun to resume",
+        None,
+    )
+
+
+def _configured_epochs(folder: Path) -> int | None:
+    """``recipe.epochs`` of the run's resolved ``config.yaml``, if it is there and readable."""
+    try:
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        epochs = config["recipe"]["epochs"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    return int(epochs) if isinstance(epochs, int) else None
+
+
+def _progress(folder: Path) -> tuple[int | None, float]:
+    history = folder / "history.csv"
+    if not history.is_file():
+        return None, math.nan
+    try:
+        frame = read_history(history)
+    except ValueError:
+        return None, math.nan
+    if "val_metric" not in frame.columns or frame.empty:
+        return len(frame), math.nan
+    # val_metric is the study's main validation metric (accuracy, PSNR): higher is better.
+    return len(frame), float(pd.to_numeric(frame["val_metric"], errors="coerce").max())
+
+
+def scan_runs(
+    runs_dir: str | os.PathLike[str], expected_run_ids: Iterable[str] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(status, records)``: the grid status (see :func:`grid_status`) and one row per finished
+    (done or diverged) run with its metrics flattened (columns ``RECORD_COLUMNS``)."""
+    root = Path(runs_dir)
+    folders = find_run_folders(root)
+    ids = {str(parse_run_id(run_id)) for run_id in expected_run_ids} | set(folders)
+    rows, records = [], []
+    for key in sorted(ids):
+        run_id = parse_run_id(key)
+        folder = folders.get(key, root / key)
+        state, detail, metrics = run_state(folder, run_id)
+        if metrics is not None:
+            try:
+                records.append(run_record(run_id, folder, metrics))
+            except (ValueError, OSError) as err:
+                state, detail = "corrupt", str(err)
+        epochs, best = _progress(folder)
+        max_epochs = (metrics or {}).get("max_epochs") or _configured_epochs(folder)
+        rows.append(
+            {
+                "run_id": key,
+                "study": run_id.study,
+                "model": run_id.model,
+                "conv": run_id.conv,
+                "density": run_id.density_label,
+                "kernel_size": run_id.kernel_size,
+                "seed": run_id.seed,
+                "state": state,
+                "epochs_done": epochs,
+                "max_epochs": max_epochs,
+                "best_val_metric": best,
+                "detail": detail,
+            }
+        )
+    status = pd.DataFrame(rows, columns=list(STATUS_COLUMNS))
+    return status, pd.DataFrame(records, columns=list(RECORD_COLUMNS))
+
+
+def grid_status(
+    runs_dir: str | os.PathLike[str], expected_run_ids: Iterable[str] = ()
+) -> pd.DataFrame:
+    """One row per run id (expected ones plus every folder found) with its state and progress.
+
+    Columns: ``STATUS_COLUMNS``; ``state`` is one of ``STATES``.  ``epochs_done`` is the number of
+    ``history.csv`` rows and ``best_val_metric`` the best ``val_metric`` logged so far.  A
+    malformed expected id is a ``ValueError``.
+    """
+    return scan_runs(runs_dir, expected_run_ids)[0]

@@ -1,0 +1,611 @@
+"""The study's tables (analogues of the paper's Tables 3–6), built from finished runs.
+
+Every table has a numeric form (``Table.data``: the CSV, one number per cell) and a display form
+(``Table.columns`` / ``Table.rows``: Markdown and HTML, "mean ± std" strings, "—" for a missing
+cell).  Published values sit in columns of their own whose group (HTML) or name prefix (CSV,
+Markdown) is the published label, "published (arXiv 2505.24558)".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from wconv.report.published import Published, PublishedEntry
+from wconv.report.runs import METRICS, STUDIES, density_label, density_values, parse_run_id
+from wconv.report.stats import (
+    ReportOptions,
+    by_seed,
+    choose_density,
+    density_candidates,
+    paired_test,
+    summarise,
+)
+
+OURS = "ours (measured)"
+MISSING = "—"
+
+
+class Link(NamedTuple):
+    """A cell that links to a file or folder on disk (written as a relative link)."""
+
+    text: str
+    target: Path
+
+
+Cell = str | Link
+
+
+@dataclass
+class Table:
+    key: str  # file stem under tables/, e.g. "table3_classification"
+    title: str
+    notes: list[str]
+    data: pd.DataFrame
+    columns: list[tuple[str, str]]  # (group, header); group "" | OURS | published label
+    rows: list[list[Cell]] = field(default_factory=list)
+    row_classes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    key: str  # name in metrics.json
+    label: str  # display header
+    scale: float  # accuracy is stored on [0, 1] and shown in %
+    digits: int
+
+    @property
+    def column(self) -> str:
+        return f"{self.key}_pct" if self.scale == 100.0 else self.key
+
+
+SPECS: dict[str, tuple[MetricSpec, ...]] = {
+    "classification": (
+        MetricSpec("accuracy", "accuracy %", 100.0, 2),
+        MetricSpec("f1_macro", "macro F1", 1.0, 3),
+    ),
+    "denoising": (
+        MetricSpec("psnr", "PSNR dB", 1.0, 2),
+        MetricSpec("ssim", "SSIM", 1.0, 3),
+        MetricSpec("nrmse", "NRMSE", 1.0, 3),
+        MetricSpec("fsim", "FSIM", 1.0, 3),
+        MetricSpec("uiq", "UIQ", 1.0, 3),
+    ),
+}
+
+
+def spec(task: str, key: str) -> MetricSpec:
+    for candidate in SPECS[task]:
+        if candidate.key == key:
+            return candidate
+    raise ValueError(f"unknown {task} metric {key!r}; valid: {[s.key for s in SPECS[task]]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and isinstance(value, int | float) and math.isfinite(value)
+
+
+def fmt_value(value: Any, digits: int) -> str:
+    return f"{value:.{digits}f}" if _finite(value) else MISSING
+
+
+def fmt_mean_std(mean: float, std: float, digits: int) -> str:
+    if not _finite(mean):
+        return MISSING
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if _finite(std) else f"{mean:.{digits}f}"
+
+
+def fmt_delta(delta: float, digits: int) -> str:
+    return f"{delta:+.{digits}f}" if _finite(delta) else MISSING
+
+
+def fmt_p(p: float, n_pairs: int, min_n: int) -> str:
+    if n_pairs < min_n:
+        return f"n<{min_n}"
+    if not _finite(p):
+        return MISSING  # e.g. identical differences in every pair: the test is undefined
+    return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_n(n: int, n_diverged: int) -> str:
+    return f"{n} (+{n_diverged} diverged ⚠)" if n_diverged else str(n)
+
+
+def _row_class(n: int, n_diverged: int) -> str:
+    if n_diverged:
+        return "diverged"
+    return "missing" if n == 0 else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# grid cells
+
+
+def _cells(
+    task: str, records: pd.DataFrame, published: Published, expected: Iterable[str]
+) -> list[tuple[str, int]]:
+    """(model, kernel size) pairs to show: the paper's, in its order, then any others we ran."""
+    ours = {(m, int(k)) for m, k in zip(records["model"], records["kernel_size"], strict=True)}
+    for run_id in expected:
+        parsed = parse_run_id(run_id)
+        if STUDIES.get(parsed.study) == task:
+            ours.add((parsed.model, parsed.kernel_size))
+    cells: list[tuple[str, int]] = []
+    for entry in published.for_task(task):
+        matches = sorted(c for c in ours if c[1] == entry.kernel_size and entry.matches(c[0]))
+        cells += matches or [(entry.model, entry.kernel_size)]
+    cells += sorted(ours - set(cells), key=lambda c: (c[1], c[0]))
+    return sorted(dict.fromkeys(cells), key=lambda c: c[1])  # stable: kernel size, then order
+
+
+def _task_records(records: pd.DataFrame, task: str) -> pd.DataFrame:
+    return records[records["task"] == task] if len(records) else records
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison rows shared by Tables 3 and 5
+
+
+def _conv_row(
+    task: str,
+    conv: str,
+    density: str,
+    rule: str,
+    runs: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    options: ReportOptions,
+) -> dict[str, Any]:
+    select = spec(task, options.select_metric[task])
+    primary = SPECS[task][0]
+    ok = runs[~runs["diverged"].astype(bool)]
+    tested = ok[ok[f"test_{primary.key}"].notna()]
+    row: dict[str, Any] = {
+        "conv": conv,
+        "density": density,
+        "density_rule": rule,
+        "n": len(tested),
+        "n_diverged": int(runs["diverged"].sum()),
+        "seeds": " ".join(str(s) for s in sorted(tested["seed"])),
+        # the selection basis, so a reader of the CSV can check the choice
+        f"val_{select.column}_mean": summarise(ok[f"val_{select.key}"]).mean * select.scale,
+    }
+    for metric in SPECS[task]:
+        summary = summarise(tested[f"test_{metric.key}"])
+        row[f"{metric.column}_mean"] = summary.mean * metric.scale
+        row[f"{metric.column}_std"] = summary.std * metric.scale
+        if reference is None:
+            paired = None
+        else:
+            paired = paired_test(
+                by_seed(reference, f"test_{metric.key}"),
+                by_seed(tested, f"test_{metric.key}"),
+                options.wilcoxon_min_n,
+            )
+        if metric == primary:
+            row["n_pairs"] = paired.n_pairs if paired else 0
+        row[f"delta_{metric.column}"] = paired.delta * metric.scale if paired else math.nan
+        row[f"p_ttest_{metric.key}"] = paired.p_ttest if paired else math.nan
+        row[f"p_wilcoxon_{metric.key}"] = paired.p_wilcoxon if paired else math.nan
+    if conv == "learned":
+        finals = [d for d in tested["learned_density"] if d is not None]
+        lengths = {len(d) for d in finals}
+        mean = tuple(np.mean(finals, axis=0)) if finals and len(lengths) == 1 else None
+        row["learned_density_final"] = density_label(mean) if mean else MISSING
+    return row
+
+
+def _published_values(
+    task: str, conv: str, entry: PublishedEntry | None, label: str, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    values: dict[str, Any] = {f"{label} density": MISSING}
+    block = None
+    if entry is not None and conv in ("standard", "weighted"):
+        block = entry.standard if conv == "standard" else entry.weighted
+        values[f"{label} density"] = (
+            "1" if conv == "standard" else density_label(entry.weighted_density)
+        )
+    for metric in SPECS[task]:
+        values[f"{label} {metric.column}"] = block[metric.key] if block else math.nan
+    for key in extra:
+        values[f"{label} {key}"] = block[key] if block else math.nan
+    return values
+
+
+def chosen_density(
+    task: str, group: pd.DataFrame, options: ReportOptions
+) -> tuple[str | None, pd.DataFrame]:
+    """The weighted density chosen on validation for one model × kernel size, and all candidates."""
+    select = options.select_metric[task]
+    candidates = density_candidates(group[group["conv"] == "weighted"], select)
+    return choose_density(candidates, METRICS[task][select]), candidates
+
+
+def _comparison(
+    task: str, model: str, kernel: int, group: pd.DataFrame, options: ReportOptions
+) -> list[dict[str, Any]]:
+    """Rows standard, weighted (density chosen on validation), learned (one per initial value)."""
+    select = options.select_metric[task]
+    standard = group[group["conv"] == "standard"]
+    weighted = group[group["conv"] == "weighted"]
+    chosen, candidates = chosen_density(task, group, options)
+    ok_std = standard[~standard["diverged"].astype(bool)]
+    rows = [_conv_row(task, "standard", "1", "d = 1", standard, None, options)]
+    if chosen is None:
+        chosen_runs = weighted
+        rule = f"no density with a validation {select} yet"
+    else:
+        chosen_runs = weighted[weighted["density"] == chosen]
+        rule = f"best mean validation {select} of {len(candidates)} densities"
+    rows.append(_conv_row(task, "weighted", chosen or "", rule, chosen_runs, ok_std, options))
+    for init in sorted(set(group.loc[group["conv"] == "learned", "density"])):
+        runs = group[(group["conv"] == "learned") & (group["density"] == init)]
+        rule = f"learned from {density_label(density_values(init))}" if init else "learned"
+        rows.append(_conv_row(task, "learned", init, rule, runs, ok_std, options))
+    for row in rows:
+        row["model"], row["kernel_size"] = model, kernel
+    return rows
+
+
+def _density_cell(row: dict[str, Any]) -> str:
+    if row["conv"] == "standard":
+        return "1 (standard)"
+    if row["conv"] == "learned":
+        start = density_label(density_values(row["density"])) if row["density"] else "default"
+        return f"learned: {start} → {row.get('learned_density_final', MISSING)}"
+    return density_label(density_values(row["density"])) if row["density"] else MISSING
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 3 and Table 5
+
+
+def _metric_table(
+    task: str,
+    key: str,
+    title: str,
+    records: pd.DataFrame,
+    published: Published,
+    options: ReportOptions,
+    expected: Iterable[str],
+    shown: Sequence[str],
+    tested: Sequence[str],
+    published_shown: Sequence[str],
+) -> Table:
+    records = _task_records(records, task)
+    label = published.label
+    select = options.select_metric[task]
+    numeric: list[dict[str, Any]] = []
+    display: list[list[Cell]] = []
+    classes: list[str] = []
+    for model, kernel in _cells(task, records, published, expected):
+        group = records[(records["model"] == model) & (records["kernel_size"] == kernel)]
+        entry = published.find(task, model, kernel)
+        rows = _comparison(task, model, kernel, group, options)
+        if task == "denoising":
+            rows.insert(0, _identity_row(group, model, kernel))
+        for row in rows:
+            row.update(_published_values(task, row["conv"], entry, label))
+            numeric.append(row)
+            cells: list[Cell] = [model, str(kernel), row["conv"], _density_cell(row)]
+            cells.append(fmt_n(row["n"], row["n_diverged"]))
+            for name in shown:
+                metric = spec(task, name)
+                mean, std = row[f"{metric.column}_mean"], row[f"{metric.column}_std"]
+                cells.append(fmt_mean_std(mean, std, metric.digits))
+                if name in tested:
+                    cells.append(fmt_delta(row[f"delta_{metric.column}"], metric.digits))
+                    cells.append(_p_cell(row, name, options.wilcoxon_min_n, name == tested[0]))
+            cells.append(row[f"{label} density"])
+            for name in published_shown:
+                metric = spec(task, name)
+                cells.append(fmt_value(row[f"{label} {metric.column}"], metric.digits))
+            display.append(cells)
+            classes.append(_row_class(row["n"], row["n_diverged"]) or f"conv-{row['conv']}")
+    columns: list[tuple[str, str]] = [
+        ("", "model"),
+        ("", "k"),
+        ("", "conv"),
+        ("", "density"),
+        (OURS, "n seeds"),
+    ]
+    for name in shown:
+        metric = spec(task, name)
+        columns.append((OURS, f"{metric.label} (test)"))
+        if name in tested:
+            p_header = "p (t / Wilcoxon)" if name == tested[0] else "p (t)"
+            columns += [(OURS, f"Δ {metric.label}"), (OURS, p_header)]
+    columns.append((label, "density"))
+    columns += [(label, spec(task, name).label) for name in published_shown]
+    notes = [
+        f"Test metrics, mean ± sample std over seeds; n counts finished, non-diverged runs. The "
+        f"weighted density is the one with the best mean validation {select} "
+        "(the test set picks nothing); every density tried is in the density-search table.",
+        "Δ = mean over seeds of (weighted − standard), pairing runs of the same seed (same initial "
+        "weights); p: two-sided paired t-test (scipy.stats.ttest_rel), 'n<2' below two pairs; "
+        f"Wilcoxon signed-rank only from {options.wilcoxon_min_n} pairs on.",
+        "Diverged runs are counted in n as '+k diverged ⚠' and left out of every mean and test. "
+        f"'{MISSING}' marks a cell with no finished run.",
+        f"Columns under '{label}' are copied from the paper, not measured here "
+        "(its best density, picked on the test set).",
+    ]
+    if task == "denoising":
+        notes.append("identity = the noisy input itself, scored against the clean image.")
+    return Table(key, title, notes, pd.DataFrame(numeric), columns, display, classes)
+
+
+def _p_cell(row: dict[str, Any], metric: str, wilcoxon_min_n: int, with_wilcoxon: bool) -> str:
+    """The paired t-test p (and the Wilcoxon p) of a weighted or learned row; "—" elsewhere."""
+    if row["conv"] not in ("weighted", "learned") or row["n"] == 0:
+        return MISSING
+    text = fmt_p(row[f"p_ttest_{metric}"], row["n_pairs"], 2)
+    if with_wilcoxon:
+        text += " / " + fmt_p(row[f"p_wilcoxon_{metric}"], row["n_pairs"], wilcoxon_min_n)
+    return text
+
+
+def _identity_row(group: pd.DataFrame, model: str, kernel: int) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "model": model,
+        "kernel_size": kernel,
+        "conv": "identity",
+        "density": "",
+        "density_rule": "noisy input",
+        "n_diverged": 0,
+        "n_pairs": 0,
+    }
+    n = 0
+    for metric in SPECS["denoising"]:
+        summary = summarise(group[f"identity_{metric.key}"])
+        row[f"{metric.column}_mean"], row[f"{metric.column}_std"] = summary.mean, summary.std
+        row[f"delta_{metric.column}"] = math.nan
+        row[f"p_ttest_{metric.key}"] = row[f"p_wilcoxon_{metric.key}"] = math.nan
+        n = max(n, summary.n)
+    row["n"] = n
+    row["seeds"] = ""
+    return row
+
+
+def classification_table(
+    records: pd.DataFrame,
+    published: Published,
+    options: ReportOptions | None = None,
+    expected: Iterable[str] = (),
+) -> Table:
+    """Table 3 analogue: test accuracy and macro F1, standard vs weighted (and learned)."""
+    return _metric_table(
+        "classification",
+        "table3_classification",
+        "Table 3 — classification: standard vs weighted convolution",
+        records,
+        published,
+        options or ReportOptions(),
+        expected,
+        shown=("accuracy", "f1_macro"),
+        tested=("accuracy", "f1_macro"),
+        published_shown=("accuracy", "f1_macro"),
+    )
+
+
+def denoising_table(
+    records: pd.DataFrame,
+    published: Published,
+    options: ReportOptions | None = None,
+    expected: Iterable[str] = (),
+) -> Table:
+    """Table 5 analogue: PSNR, SSIM, NRMSE, FSIM, UIQ with the noisy-input baseline."""
+    return _metric_table(
+        "denoising",
+        "table5_denoising",
+        "Table 5 — denoising: standard vs weighted convolution, 3×3 and 5×5 kernels",
+        records,
+        published,
+        options or ReportOptions(),
+        expected,
+        shown=("psnr", "ssim", "nrmse", "fsim", "uiq"),
+        tested=("psnr",),
+        published_shown=("psnr",),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables 4 and 6: seconds per epoch
+
+
+def timing_table(
+    task: str, records: pd.DataFrame, published: Published, expected: Iterable[str] = ()
+) -> Table:
+    """Tables 4 / 6 analogue: median training seconds per epoch, standard and weighted."""
+    number = {"classification": "4", "denoising": "6"}[task]
+    records = _task_records(records, task)
+    label = published.label
+    numeric: list[dict[str, Any]] = []
+    display: list[list[Cell]] = []
+    classes: list[str] = []
+    for model, kernel in _cells(task, records, published, expected):
+        group = records[(records["model"] == model) & (records["kernel_size"] == kernel)]
+        group = group[~group["diverged"].astype(bool) & group["seconds_per_epoch"].notna()]
+        entry = published.find(task, model, kernel)
+        for device in sorted(set(group["device_name"])) or [MISSING]:
+            on_device = group[group["device_name"] == device]
+            std = summarise(on_device.loc[on_device["conv"] == "standard", "seconds_per_epoch"])
+            wtd = summarise(on_device.loc[on_device["conv"] == "weighted", "seconds_per_epoch"])
+            ratio = wtd.mean / std.mean if std.n and wtd.n else math.nan
+            pub = (
+                (entry.standard["seconds_per_epoch"], entry.weighted["seconds_per_epoch"])
+                if entry
+                else (math.nan, math.nan)
+            )
+            numeric.append(
+                {
+                    "model": model,
+                    "kernel_size": kernel,
+                    "device": device,
+                    "n_standard": std.n,
+                    "standard_s_mean": std.mean,
+                    "standard_s_std": std.std,
+                    "n_weighted": wtd.n,
+                    "weighted_s_mean": wtd.mean,
+                    "weighted_s_std": wtd.std,
+                    "ratio_weighted_over_standard": ratio,
+                    f"{label} device": published.device if entry else MISSING,
+                    f"{label} standard_s": pub[0],
+                    f"{label} weighted_s": pub[1],
+                    f"{label} ratio": pub[1] / pub[0] if entry else math.nan,
+                }
+            )
+            display.append(
+                [
+                    model,
+                    str(kernel),
+                    device,
+                    str(std.n),
+                    fmt_mean_std(std.mean, std.std, 2),
+                    str(wtd.n),
+                    fmt_mean_std(wtd.mean, wtd.std, 2),
+                    fmt_value(ratio, 3),
+                    published.device if entry else MISSING,
+                    fmt_value(pub[0], 2),
+                    fmt_value(pub[1], 2),
+                    fmt_value(pub[1] / pub[0] if entry else math.nan, 3),
+                ]
+            )
+            classes.append("missing" if not (std.n or wtd.n) else "")
+    columns = [
+        ("", "model"),
+        ("", "k"),
+        (OURS, "device"),
+        (OURS, "n std"),
+        (OURS, "standard s/epoch"),
+        (OURS, "n wtd"),
+        (OURS, "weighted s/epoch"),
+        (OURS, "ratio w/s"),
+        (label, "device"),
+        (label, "standard s/epoch"),
+        (label, "weighted s/epoch"),
+        (label, "ratio w/s"),
+    ]
+    notes = [
+        "Median training seconds per epoch of each run (evaluation excluded), then mean ± sample "
+        "std over runs of all seeds; weighted pools every density (the density's value does not "
+        "change the cost). Ratios compare runs on the same device only; diverged runs excluded.",
+        f"Columns under '{label}' are copied from the paper (different hardware: compare ratios, "
+        "not seconds).",
+    ]
+    title = f"Table {number} — {task}: training seconds per epoch"
+    return Table(
+        f"table{number}_timing_{task}",
+        title,
+        notes,
+        pd.DataFrame(numeric),
+        columns,
+        display,
+        classes,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# every density tried, and the grid status
+
+
+def density_search_table(records: pd.DataFrame, options: ReportOptions | None = None) -> Table:
+    """Every weighted density of every model: validation and test metric, and which was chosen."""
+    options = options or ReportOptions()
+    numeric: list[dict[str, Any]] = []
+    display: list[list[Cell]] = []
+    classes: list[str] = []
+    for task in ("classification", "denoising"):
+        select = options.select_metric[task]
+        metric = spec(task, select)
+        weighted = _task_records(records, task)
+        weighted = weighted[weighted["conv"] == "weighted"] if len(weighted) else weighted
+        for (model, kernel), group in weighted.groupby(["model", "kernel_size"], sort=True):
+            chosen, candidates = chosen_density(task, group, options)
+            for cand in candidates.to_dict("records"):
+                scale = metric.scale
+                numeric.append(
+                    {
+                        "task": task,
+                        "model": model,
+                        "kernel_size": int(kernel),
+                        "density": cand["density"],
+                        "metric": metric.column,
+                        "n": cand["n"],
+                        "n_diverged": cand["n_diverged"],
+                        "val_mean": cand["val_mean"] * scale,
+                        "val_std": cand["val_std"] * scale,
+                        "test_mean": cand["test_mean"] * scale,
+                        "test_std": cand["test_std"] * scale,
+                        "chosen": cand["density"] == chosen,
+                    }
+                )
+                digits = metric.digits
+                display.append(
+                    [
+                        task,
+                        str(model),
+                        str(kernel),
+                        density_label(density_values(cand["density"])),
+                        fmt_n(cand["n"], cand["n_diverged"]),
+                        fmt_mean_std(cand["val_mean"] * scale, cand["val_std"] * scale, digits),
+                        fmt_mean_std(cand["test_mean"] * scale, cand["test_std"] * scale, digits),
+                        "✓ chosen" if cand["density"] == chosen else "",
+                    ]
+                )
+                classes.append("chosen" if cand["density"] == chosen else "")
+    columns = [
+        ("", "task"),
+        ("", "model"),
+        ("", "k"),
+        ("", "density"),
+        (OURS, "n seeds"),
+        (OURS, "validation metric"),
+        (OURS, "test metric"),
+        (OURS, "choice"),
+    ]
+    notes = [
+        "Every weighted density that has finished runs. The metric is the selection metric "
+        f"({', '.join(f'{t}: {m}' for t, m in options.select_metric.items())}; accuracy in %). "
+        "The choice uses the validation column only.",
+    ]
+    title = "Density search — every density tried, chosen on validation"
+    return Table("density_search", title, notes, pd.DataFrame(numeric), columns, display, classes)
+
+
+def status_table(status: pd.DataFrame, runs_dir: Path) -> Table:
+    """The grid status as a table whose run ids link to their folders."""
+    display: list[list[Cell]] = []
+    classes: list[str] = []
+    for row in status.to_dict("records"):
+        folder = runs_dir / row["run_id"]
+        run: Cell = Link(row["run_id"], folder) if folder.is_dir() else row["run_id"]
+        epochs = "" if pd.isna(row["epochs_done"]) else str(int(row["epochs_done"]))
+        if epochs and not pd.isna(row["max_epochs"]) and row["max_epochs"]:
+            epochs += f" / {int(row['max_epochs'])}"
+        display.append(
+            [run, row["state"], epochs, fmt_value(row["best_val_metric"], 4), row["detail"]]
+        )
+        classes.append("state-" + row["state"].replace(" ", "-"))
+    columns = [
+        ("", "run"),
+        ("", "state"),
+        ("", "epochs done"),
+        ("", "best val metric"),
+        ("", "detail"),
+    ]
+    notes = [
+        "States: done, diverged, running (lock held by a live process, or by a SLURM job on "
+        "another host), failed (dead process or failed marker), interrupted (resumable), corrupt "
+        "(unreadable files), not started. Epochs = history.csv rows; best val metric = best "
+        "val_metric logged so far."
+    ]
+    return Table("grid_status", "Grid status", notes, status.copy(), columns, display, classes)
