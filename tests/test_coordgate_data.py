@@ -67,8 +67,29 @@ def test_not_prepared_and_bad_settings(tmp_path: Path) -> None:
         resolve_deblur({"psf": {"size": 7, "sigma_edge": 3.0}})
     with pytest.raises(ValueError, match=r"unknown key data\.images\.tran"):
         resolve_deblur({"images": {"tran": ["camera"]}})
+    with pytest.raises(ValueError, match="augment"):
+        resolve_deblur({"augment": "yes"})
     with pytest.raises(ValueError, match="smaller than"):
         prepare_deblur({**SMALL, "field_size": 300}, tmp_path)  # coins is 303 px high
+
+
+def test_folder_source(tmp_path: Path) -> None:
+    import skimage.io
+
+    rng = np.random.default_rng(0)
+    folders = {}
+    for split in ("train", "val", "test"):
+        folders[split] = str(tmp_path / split)
+        (tmp_path / split).mkdir()
+        for i in range(2):  # one grey and one RGB image per split
+            shape = (60, 70) if i == 0 else (60, 70, 3)
+            skimage.io.imsave(tmp_path / split / f"{i}.png", rng.integers(0, 256, shape, np.uint8))
+    cfg = {"source": "folder", "folders": folders, "field_size": 24, "fields": {"val": 3}}
+    prepare_deblur(cfg, tmp_path / "data")
+    split = load_deblur_split(cfg, tmp_path / "data", "val")
+    assert split.clean.shape == (3, 1, 24, 24)
+    with pytest.raises(ValueError, match="folder"):
+        resolve_deblur({"source": "folder"})
 
 
 def test_embedded_images_load_offline() -> None:

@@ -16,12 +16,9 @@ from wconv.nn import CoordConv, CoordGate, conv_factory, count_weighted
 
 DEBLURRING = list_models("deblurring")
 SMALL = {"depth": 2, "base_width": 4}
-
-
-def _options(name: str) -> dict:
-    """Small models; the residual U-Nets start as the identity (zero output conv), so tests of
-    what the layers compute switch the residual off to see every layer in the output."""
-    return SMALL if name == "multiwienernet" else {**SMALL, "residual": False}
+# Residual models start as the identity (zero output conv): tests of what the layers compute switch
+# the residual off so that every layer shows in the output.
+LAYERS = {**SMALL, "residual": False}
 
 
 def test_registry_has_the_study_models() -> None:
@@ -32,7 +29,7 @@ def test_registry_has_the_study_models() -> None:
 @pytest.mark.parametrize("name", DEBLURRING)
 def test_odd_sizes_forward_backward(name: str) -> None:
     torch.manual_seed(0)
-    model = create(name, **_options(name))
+    model = create(name, **LAYERS)
     for shape in [(2, 1, 13, 19), (1, 1, 5, 7)]:
         x = torch.randn(*shape, requires_grad=True)
         out = model(x)
@@ -48,7 +45,7 @@ def test_weighted_twin_with_unit_density_and_same_seed(name: str) -> None:
     models = {}
     for kind in ("standard", "weighted"):
         torch.manual_seed(3)
-        models[kind] = create(name, conv=kind, density=1.0, **_options(name)).eval()
+        models[kind] = create(name, conv=kind, density=1.0, **LAYERS).eval()
     standard, weighted = models["standard"], models["weighted"]
     assert count_weighted(standard) == 0 and count_weighted(weighted) > 0
     torch.testing.assert_close(weighted(x), standard(x), rtol=0, atol=1e-6)
@@ -57,7 +54,7 @@ def test_weighted_twin_with_unit_density_and_same_seed(name: str) -> None:
     for key, value in std_state.items():
         assert torch.equal(value, w_state[key]), key
     torch.manual_seed(3)
-    again = create(name, conv="standard", **_options(name)).state_dict()
+    again = create(name, conv="standard", **LAYERS).state_dict()
     assert all(torch.equal(again[k], v) for k, v in std_state.items())
 
 
@@ -84,8 +81,8 @@ def test_cg_unet_structure_and_weighted_combination() -> None:
     assert params["unet"] < params["coordconv_unet"] < params["cg_unet"]
 
 
-@pytest.mark.parametrize("name", ["unet", "cg_unet", "coordconv_unet"])
-def test_residual_unets_start_as_the_identity(name: str) -> None:
+@pytest.mark.parametrize("name", DEBLURRING)
+def test_residual_models_start_as_the_identity(name: str) -> None:
     model = create(name, **SMALL)
     x = torch.rand(2, 1, 12, 9)
     torch.testing.assert_close(model(x), x)

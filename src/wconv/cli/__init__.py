@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from wconv import __version__
 from wconv.errors import UserError
 
-COMMANDS = ("data", "train", "grid", "report")
+COMMANDS = ("data", "train", "grid", "report", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `wconv status | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -136,6 +136,10 @@ def resolve_deblur(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
             out["folders"][split] = str(Path(out["folders"][split]).expanduser().resolve())
         if _count(out["fields"][split]) < 1:
             raise ValueError(f"data.fields.{split} must be an integer >= 1")
+    if not isinstance(out["augment"], bool):
+        raise ValueError(f"data.augment must be true or false, got {out['augment']!r}")
+    if _count(out["split_seed"]) < 0:
+        raise ValueError(f"data.split_seed must be an integer >= 0, got {out['split_seed']!r}")
     if _count(out["field_size"]) < 8:
         raise ValueError(f"data.field_size must be an integer >= 8, got {out['field_size']!r}")
     check_psf(out["psf"])

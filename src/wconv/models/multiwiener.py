@@ -116,6 +116,7 @@ class MultiWienerNet(nn.Module):
         regularizer: float = 1e-2,
         kernel_size: int = 3,
         batch_norm: bool = True,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         self.wiener = WienerDeconvolution(psfs, regularizer)
@@ -123,9 +124,14 @@ class MultiWienerNet(nn.Module):
             conv, in_channels * psfs.shape[0], in_channels, depth, base_width, kernel_size,
             batch_norm, residual=False,
         )  # fmt: skip
+        self.residual = residual
+        if residual:  # start as the identity, like the study's residual U-Nets
+            nn.init.zeros_(self.refiner.head.weight)
+            nn.init.zeros_(self.refiner.head.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.refiner(self.wiener(x))
+        out = self.refiner(self.wiener(x))
+        return x + out if self.residual else out
 
 
 @register("deblurring")
@@ -141,10 +147,13 @@ def multiwienernet(
     regularizer: float = 1e-2,
     kernel_size: int = 3,
     batch_norm: bool = True,
+    residual: bool = True,
 ) -> nn.Module:
     """MultiWienerNet with its PSF bank initialised from ``psfs`` (array ``(n, k, k)``, e.g. PSFs
     sampled across the field by :func:`wconv.data.deblur.sample_psfs`) or, by default, from
-    ``num_psfs`` Gaussians of ``psf_size`` px with widths ``psf_sigmas`` (default 0.5 … 3 px)."""
+    ``num_psfs`` Gaussians of ``psf_size`` px with widths ``psf_sigmas`` (default 0.5 … 3 px).
+    ``residual`` (our addition, default on) adds the input to the refiner's output and starts that
+    output at zero, as for the study's U-Nets; ``residual=False`` is the original network."""
     check_positive("multiwienernet", num_psfs=num_psfs, psf_size=psf_size)
     if psfs is not None:
         bank = torch.as_tensor(np.asarray(psfs, dtype=np.float32))
@@ -156,5 +165,5 @@ def multiwienernet(
         sigmas = psf_sigmas if psf_sigmas is not None else np.linspace(0.5, 3.0, num_psfs)
         bank = gaussian_psfs([float(s) for s in sigmas], psf_size, conv.dims)
     return MultiWienerNet(
-        conv, bank, in_channels, depth, base_width, regularizer, kernel_size, batch_norm
+        conv, bank, in_channels, depth, base_width, regularizer, kernel_size, batch_norm, residual
     )

@@ -312,6 +312,7 @@ class RunFolder:
         self.metrics = out / "metrics.json"
         self.history = out / "history.csv"
         self.lock = out / ".lock"
+        self.failed = out / "failed"
         self.last = out / "checkpoints" / "last.pt"
         self.best = out / "checkpoints" / "best.pt"
 
@@ -429,9 +430,17 @@ def train_run(
 
     flag = StopFlag()
     previous = {s: signal.signal(s, flag) for s in stop_signals}
+    with contextlib.suppress(FileNotFoundError):
+        folder.failed.unlink()
     try:
         with folder.locked():
             return _train(cfg, folder, device, data, flag)
+    except Interrupted:
+        raise
+    except Exception as error:
+        # `wconv status` shows this first line; the log has the traceback.
+        write_text(folder.failed, f"{type(error).__name__}: {error}\n")
+        raise
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
