@@ -92,6 +92,32 @@ def test_folder_source(tmp_path: Path) -> None:
         resolve_deblur({"source": "folder"})
 
 
+def test_div2k_source_uses_the_denoising_split(tmp_path: Path) -> None:
+    import skimage.io
+
+    rng = np.random.default_rng(0)
+    parts = {"train": range(1, 5), "valid": range(5, 7)}  # DIV2K numbering, unpacked folders
+    source = {}
+    for part, numbers in parts.items():
+        folder = tmp_path / part
+        folder.mkdir()
+        for n in numbers:
+            image = rng.integers(0, 256, (50, 60, 3), np.uint8)
+            skimage.io.imsave(folder / f"{n:04d}.png", image)
+        source[part] = {"archive": str(folder), "count": len(numbers)}
+    cfg = {
+        "source": "div2k",
+        "div2k": {"val_fraction": 0.25, "source": source},
+        "field_size": 16,
+        "fields": {"train": 6, "val": 2, "test": 2},
+    }
+    prepare_deblur(cfg, tmp_path / "data")
+    sizes = {s: len(load_deblur_split(cfg, tmp_path / "data", s).clean) for s in ("train", "test")}
+    assert sizes == {"train": 6, "test": 2}
+    with pytest.raises(ValueError, match="count"):
+        resolve_deblur({"source": "div2k", "div2k": {"source": {"train": {"count": -1}}}})
+
+
 def test_embedded_images_load_offline() -> None:
     import skimage.data
 

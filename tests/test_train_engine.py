@@ -196,6 +196,8 @@ def test_stop_signal_mid_epoch_checkpoints_and_resumes_exactly(
     )
     assert resumed["status"] == "ok"
     assert _metrics(out) == _metrics(reference)
+    rows = (out / "history.csv").read_text().strip().splitlines()[1:]
+    assert [row.rsplit(",", 1)[1] for row in rows] == ["1", "2", "2"]  # epoch 2 resumed
 
 
 def test_cli_exits_with_requeue_code_on_sigusr2(data_root, tmp_path):

@@ -30,6 +30,9 @@ die() {
 }
 say() { echo "start_slurm.sh: $*"; }
 
+[[ $PARTITION =~ ^[A-Za-z0-9_-]+$ ]] ||
+    die "WCONV_SLURM_PARTITION='$PARTITION' is not a valid partition name (letters, digits, _ and -)"
+[[ $TIMEOUT =~ ^[0-9]+$ ]] || die "WCONV_SLURM_START_TIMEOUT='$TIMEOUT' is not a number of seconds"
 [[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages and starts daemons); try: sudo $0"
 
 # --- 1. packages -------------------------------------------------------------------------------
@@ -170,10 +173,27 @@ if ! running /run/slurmd.pid slurmd; then
 fi
 
 # --- 5. wait for the node -------------------------------------------------------------------------
-deadline=$((SECONDS + TIMEOUT))
+fail() { # message: print it with the cluster's state and the daemons' last log lines, then exit 1
+    {
+        echo "start_slurm.sh: error: $1"
+        sinfo -N -l 2>&1 || true
+        echo "--- $LOG_DIR/slurmctld.log (tail)"
+        tail -n 20 "$LOG_DIR/slurmctld.log" 2>&1 || true
+        echo "--- $LOG_DIR/slurmd.log (tail)"
+        tail -n 20 "$LOG_DIR/slurmd.log" 2>&1 || true
+    } >&2
+    exit 1
+}
+
+start=$SECONDS
 resumed=0
 state=""
-while ((SECONDS < deadline)); do
+while ((SECONDS - start < TIMEOUT)); do
+    # Both daemons fork before reading their state; a fatal config error shows up as an exit.
+    if ((SECONDS - start >= 3)); then
+        running /run/slurmctld.pid slurmctld || fail "slurmctld exited"
+        running /run/slurmd.pid slurmd || fail "slurmd exited"
+    fi
     state=$(sinfo -h -n "$NODE" -p "$PARTITION" -o %T 2>/dev/null | head -n 1 || true)
     case $state in
         idle | mixed | allocated | completing)
@@ -190,13 +210,4 @@ while ((SECONDS < deadline)); do
     esac
     sleep 1
 done
-{
-    echo "start_slurm.sh: error: node $NODE not usable after ${TIMEOUT}s (state: '${state:-none}')"
-    sinfo -N -l 2>&1 || true
-    scontrol show node "$NODE" 2>&1 | grep -i reason || true
-    echo "--- $LOG_DIR/slurmctld.log (tail)"
-    tail -n 20 "$LOG_DIR/slurmctld.log" 2>&1 || true
-    echo "--- $LOG_DIR/slurmd.log (tail)"
-    tail -n 20 "$LOG_DIR/slurmd.log" 2>&1 || true
-} >&2
-exit 1
+fail "node $NODE not usable after ${TIMEOUT}s (state: '${state:-none}')"

@@ -2,7 +2,8 @@ rule report:
     input:
         run_metrics(),
     output:
-        f"{RESULTS}/index.html",
+        index=report(f"{RESULTS}/index.html", caption="../report/index.rst", category="Results"),
+        summary=f"{RESULTS}/summary.json",
     log:
         f"{RESULTS}/logs/report.log",
     params:

@@ -30,23 +30,27 @@ the shared noise models (:mod:`wconv.data.noise`, additive Gaussian by default).
 **Sources.**  ``embedded``: greyscale versions of the images bundled inside scikit-image (no
 download; the microscopy ones are ``cell``, ``immunohistochemistry``, ``retina``,
 ``hubble_deep_field``), split by image between train / val / test; ``folder``: every image in one
-folder per split (e.g. the extracted DIV2K ``DIV2K_train_HR`` / ``DIV2K_valid_HR``).
+folder per split; ``div2k``: the DIV2K HR images with the denoising study's split and download
+cache (``<root>/div2k``, :mod:`wconv.data.div2k`; the ``div2k:`` section overrides its settings,
+e.g. ``source.train.archive``).  Field ``i`` of a split comes from image ``i mod n``.
 
-Reproducible bit for bit: crops from ``np.random.default_rng([split_seed, split])``, noise per
-field from the noise seed, float64 FFTs.
+Reproducible bit for bit: field ``i``'s crop from ``np.random.default_rng([split_seed, split,
+i])``, its noise from ``[noise.seed, split, i]``, float64 FFTs.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from wconv.data.config import resolve
 from wconv.data.noise import STREAMS, make_noise, resolve_noise
 from wconv.data.restoration import to_gray
 from wconv.data.splits import SPLITS, RestorationSplit, check_split
@@ -67,6 +71,8 @@ EMBEDDED_IMAGES: tuple[str, ...] = (
 """scikit-image sample images that ship inside the wheel (``skimage.data`` loads them offline)."""
 
 PSF_MODELS: tuple[str, ...] = ("radial", "astigmatic")
+SOURCES: tuple[str, ...] = ("embedded", "folder", "div2k")
+Loader = Callable[[], np.ndarray]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 DEFAULTS: dict[str, Any] = {
@@ -88,6 +94,7 @@ DEFAULTS: dict[str, Any] = {
         "test": ["cell", "immunohistochemistry"],
     },
     "folders": {"train": None, "val": None, "test": None},
+    "div2k": {},
     "field_size": 128,
     "fields": {"train": 256, "val": 32, "test": 32},
     "augment": True,
@@ -113,8 +120,10 @@ def resolve_deblur(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     ``ValueError`` naming the key.  (``dataset: deblur`` is accepted and ignored.)"""
     user = {k: v for k, v in (cfg or {}).items() if k != "dataset"}
     out = _merge(DEFAULTS, user, "data")
-    if out["source"] not in ("embedded", "folder"):
-        raise ValueError(f"data.source must be 'embedded' or 'folder', got {out['source']!r}")
+    if out["source"] not in SOURCES:
+        raise ValueError(f"data.source must be one of {list(SOURCES)}, got {out['source']!r}")
+    if out["source"] == "div2k":
+        resolve({"dataset": "div2k", **out["div2k"]})  # validates the overrides
     for key in ("images", "folders"):
         unknown = sorted(set(out[key]) - set(SPLITS))
         if unknown:
@@ -130,6 +139,8 @@ def resolve_deblur(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
                     f"data.images.{split}: {bad} are not bundled scikit-image images; use some of "
                     f"{list(EMBEDDED_IMAGES)}"
                 )
+        elif out["source"] == "div2k":
+            pass  # DIV2K's own split (see wconv.data.div2k)
         elif not isinstance(out["folders"][split], str | Path):
             raise ValueError(f"data.folders.{split} must name a folder of images (source: folder)")
         else:
@@ -160,9 +171,9 @@ def _merge(defaults: Mapping[str, Any], user: Any, where: str) -> dict[str, Any]
     out: dict[str, Any] = {}
     for key, default in defaults.items():
         value = user.get(key)
-        if isinstance(default, Mapping) and key not in ("images", "folders", "noise"):
+        if isinstance(default, Mapping) and key not in ("images", "folders", "noise", "div2k"):
             out[key] = _merge(default, value or {}, f"{where}.{key}")
-        elif isinstance(default, Mapping):  # per-split entries and noise: keys checked later
+        elif isinstance(default, Mapping):  # checked later (per split / by their own resolvers)
             out[key] = {**copy.deepcopy(dict(default)), **(value or {})}
         else:
             out[key] = copy.deepcopy(default) if value is None else value
@@ -295,44 +306,47 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else to_gray(image[..., :3])[..., 0]
 
 
-def _source_images(cfg: Mapping[str, Any], split: str, min_side: int) -> list[np.ndarray]:
+def _sources(cfg: Mapping[str, Any], split: str, root: Path) -> list[tuple[str, Loader]]:
+    """(name, loader) of every source image of ``split``; images are decoded only when cut."""
     if cfg["source"] == "embedded":
         import skimage.data
 
-        images = [_grey(getattr(skimage.data, name)()) for name in cfg["images"][split]]
-        names = list(cfg["images"][split])
-    else:
-        import skimage.io
+        return [(n, getattr(skimage.data, n)) for n in cfg["images"][split]]
+    if cfg["source"] == "div2k":
+        spec, div2k = resolve({"dataset": "div2k", **cfg["div2k"]})
+        refs = spec.build(div2k, Path(root) / spec.name)[split]  # shared with denoising
+        return [(ref.name, ref.load) for ref in refs]
+    import skimage.io
 
-        folder = Path(cfg["folders"][split])
-        files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"data.folders.{split}: no images ({IMAGE_SUFFIXES}) in {folder}")
-        images = [_grey(skimage.io.imread(p)) for p in files]
-        names = [p.name for p in files]
-    small = [n for n, im in zip(names, images, strict=True) if min(im.shape) < min_side]
-    if small:
-        raise ValueError(
-            f"data ({split}): images {small} are smaller than field_size + PSF margin = {min_side} "
-            "px; lower data.field_size or drop them"
-        )
-    return images
+    folder = Path(cfg["folders"][split])
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"data.folders.{split}: no images ({IMAGE_SUFFIXES}) in {folder}")
+    return [(p.name, functools.partial(skimage.io.imread, p)) for p in files]
 
 
 def _cut_scenes(
-    images: list[np.ndarray], count: int, side: int, augment: bool, rng: np.random.Generator
+    sources: list[tuple[str, Loader]], count: int, side: int, augment: bool, seeds: list[int]
 ) -> np.ndarray:
-    """``count`` square crops of ``side`` px, cycling through the images (balanced use)."""
+    """``count`` square crops of ``side`` px; field ``i`` comes from image ``i mod n`` at a
+    position drawn from ``default_rng([*seeds, i])`` (so each image is decoded once)."""
     scenes = np.empty((count, side, side), dtype=np.uint8)
-    for i in range(count):
-        image = images[i % len(images)]
-        top = int(rng.integers(0, image.shape[0] - side + 1))
-        left = int(rng.integers(0, image.shape[1] - side + 1))
-        crop = image[top : top + side, left : left + side]
-        if augment:
-            crop = np.rot90(crop, int(rng.integers(0, 4)))
-            crop = crop[:, ::-1] if rng.integers(0, 2) else crop
-        scenes[i] = crop
+    for k, (name, load) in enumerate(sources[:count]):
+        image = _grey(load())
+        if min(image.shape) < side:
+            raise ValueError(
+                f"image {name} ({image.shape[0]}x{image.shape[1]}) is smaller than field_size + "
+                f"PSF margin = {side} px; lower data.field_size or drop the image"
+            )
+        for i in range(k, count, len(sources)):
+            rng = np.random.default_rng([*seeds, i])
+            top = int(rng.integers(0, image.shape[0] - side + 1))
+            left = int(rng.integers(0, image.shape[1] - side + 1))
+            crop = image[top : top + side, left : left + side]
+            if augment:
+                crop = np.rot90(crop, int(rng.integers(0, 4)))
+                crop = crop[:, ::-1] if rng.integers(0, 2) else crop
+            scenes[i] = crop
     return scenes
 
 
@@ -371,10 +385,10 @@ def prepare_deblur(cfg: Mapping[str, Any], root: Path) -> Path:
         side = cfg["field_size"] + 2 * margin
         noise = make_noise(cfg["noise"])
         for split in SPLITS:
-            images = _source_images(cfg, split, side)
-            rng = np.random.default_rng([cfg["split_seed"], STREAMS[split]])
+            sources = _sources(cfg, split, root)
             augment = cfg["augment"] and split == "train"
-            scenes = _cut_scenes(images, cfg["fields"][split], side, augment, rng)
+            seeds = [cfg["split_seed"], STREAMS[split]]
+            scenes = _cut_scenes(sources, cfg["fields"][split], side, augment, seeds)
             clean = scenes[:, margin:-margin, margin:-margin][:, None].copy()
             degraded = np.empty(clean.shape, dtype=np.float32)
             for start in range(0, len(scenes), 64):  # bounded memory for large sets

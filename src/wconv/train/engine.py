@@ -44,7 +44,16 @@ log = logging.getLogger("wconv.train")
 
 EXIT_REQUEUE = 75  # EX_TEMPFAIL: "try again" — the job checkpointed and asks to be rerun
 STATUS_OK, STATUS_STOPPED, STATUS_DIVERGED = "ok", "stopped_early", "diverged"
-HISTORY_FIELDS = ["epoch", "train_loss", "val_loss", "val_metric", "lr", "epoch_seconds", "density"]
+HISTORY_FIELDS = [
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_metric",
+    "lr",
+    "epoch_seconds",
+    "density",
+    "session",
+]
 
 
 class Interrupted(Exception):
@@ -459,7 +468,9 @@ def _train(
     criterion = loss_fn(cfg)
     step_model = torch.compile(model) if cfg["compute"]["compile"] else model
     history = folder.read_history()
-    start_epoch, skip_batches, status = 0, 0, STATUS_OK
+    # session = how many times this run has been started; each history row records the session
+    # that trained it, so a resumed run shows it (and that no epoch was trained twice).
+    start_epoch, skip_batches, status, session = 0, 0, STATUS_OK, 1
     # Summed on the device and read once per epoch: no host sync per step.
     train_loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     samples_seen = 0
@@ -474,6 +485,7 @@ def _train(
         if device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"], device)
         start_epoch, skip_batches = state["epoch"], state["batches_done"]
+        session = state["session"] + 1
         train_loss_sum += state["train_loss_sum"]
         samples_seen = state["samples_seen"]
         history = history[:start_epoch]
@@ -495,8 +507,23 @@ def _train(
                 "batches_done": batches_done,
                 "train_loss_sum": float(train_loss_sum),
                 "samples_seen": samples_seen,
+                "session": session,
             },
         )
+
+    def record(
+        epoch: int, train_loss: float, seconds: float, val: dict[str, float] | None
+    ) -> dict[str, Any]:
+        return {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": "" if val is None else val["loss"],
+            "val_metric": "" if val is None else _val_metric(val),
+            "lr": schedule.get_last_lr()[0],
+            "epoch_seconds": seconds,
+            "density": _densities(model),
+            "session": session,
+        }
 
     epochs = int(recipe["epochs"])
     for epoch in range(start_epoch, epochs):
@@ -532,17 +559,7 @@ def _train(
         samples_seen = 0
         if not math.isfinite(train_loss):
             status = STATUS_DIVERGED
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": train_loss,
-                    "val_loss": "",
-                    "val_metric": "",
-                    "lr": schedule.get_last_lr()[0],
-                    "epoch_seconds": seconds,
-                    "density": _densities(model),
-                }
-            )
+            history.append(record(epoch, train_loss, seconds, None))
             folder.write_history(history)
             log.warning(
                 "%s: loss is %s at epoch %d, run diverged", cfg.get("run_id"), train_loss, epoch + 1
@@ -552,17 +569,7 @@ def _train(
         if not math.isfinite(val["loss"]):
             status = STATUS_DIVERGED
         stop = stopper.update(epoch + 1, val["loss"]) if status == STATUS_OK else True
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "val_loss": val["loss"],
-                "val_metric": _val_metric(val),
-                "lr": schedule.get_last_lr()[0],
-                "epoch_seconds": seconds,
-                "density": _densities(model),
-            }
-        )
+        history.append(record(epoch, train_loss, seconds, val))
         if stopper.best_epoch == epoch + 1:
             save_checkpoint(folder.best, {"model": model.state_dict(), "epoch": epoch + 1})
         checkpoint(epoch + 1, 0)

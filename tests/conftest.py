@@ -1,0 +1,44 @@
+"""Shared fixtures: the one-node SLURM cluster used by the SLURM tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CLUSTER = Path(__file__).resolve().parent / "cluster"
+PARTITION = "debug"  # start_slurm.sh's default partition
+
+
+def _slurm_running() -> bool:
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=10)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return ping.returncode == 0 and "UP" in ping.stdout
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[str]:
+    """A running one-node SLURM cluster; yields the partition to submit to.
+
+    Stops the daemons afterwards only if this fixture started them.
+    """
+    if os.environ.get("WCONV_SKIP_SLURM") == "1":
+        pytest.skip("WCONV_SKIP_SLURM=1: SLURM tests disabled on this machine")
+    was_running = _slurm_running()
+    # apt-get install on a fresh machine takes a few minutes; starting the daemons seconds.
+    start = subprocess.run(
+        [str(CLUSTER / "start_slurm.sh")], capture_output=True, text=True, timeout=900
+    )
+    if start.returncode != 0:
+        pytest.fail(
+            f"tests/cluster/start_slurm.sh failed (exit {start.returncode}); set "
+            f"WCONV_SKIP_SLURM=1 where SLURM cannot run.\n{start.stdout}\n{start.stderr}"
+        )
+    yield PARTITION
+    if not was_running:
+        subprocess.run([str(CLUSTER / "stop_slurm.sh")], check=True, timeout=60)
