@@ -12,8 +12,6 @@ results/benchmarks/layer_overhead.csv.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import statistics
 import time
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from wconv.io import write_text
+from wconv.io import write_csv
 from wconv.nn import WeightedConv2d
 
 SHAPES = [(16, 32), (32, 16), (64, 8)]  # (channels, pixels) of ResNet-56's three stages
@@ -106,11 +104,7 @@ def main() -> None:
                 f"{row['weighted_over_standard']:.3f}  folded/standard (inference) "
                 f"{row['folded_over_standard_inference']:.3f}"
             )
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(args.out, buffer.getvalue())
+    write_csv(args.out, rows)
     print(f"wrote {args.out}")
 
 

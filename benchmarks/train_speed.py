@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import statistics
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from wconv.io import write_text
+from wconv.io import write_csv
 from wconv.models import create
 
 TRAIN_IMAGES = 45_000
@@ -121,11 +119,7 @@ def main() -> None:
     )
     for row in rows:
         row["weighted_over_standard"] = ratio
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(args.out, buffer.getvalue())
+    write_csv(args.out, rows)
     print(f"wrote {args.out}")
 
 

@@ -9,15 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from wconv.experiments import (
-    plot_deblur_examples,
-    plot_matrices,
-    plot_padding_signal,
-    plot_psnr_vs_params,
-    plot_psnr_vs_time,
-    run_coordgate_1d,
-    run_padding_signal,
-)
+from wconv.experiments import run_coordgate_1d, run_padding_signal
 from wconv.experiments.coordgate_1d import (
     Dense,
     effective_matrix,
@@ -28,6 +20,13 @@ from wconv.experiments.coordgate_1d import (
     true_matrix,
 )
 from wconv.nn import CoordGate, conv_factory
+from wconv.report.coordgate import (
+    plot_deblur_examples,
+    plot_matrices,
+    plot_padding_signal,
+    plot_psnr_vs_params,
+    plot_psnr_vs_time,
+)
 
 
 def test_shift_invariant_fit_is_exact_for_a_shift_invariant_operator() -> None:

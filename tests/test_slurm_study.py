@@ -29,8 +29,10 @@ def tiny_study(params: dict) -> None:
     demo = params["presets"]["demo"]
     params["presets"]["slurm_test"] = {
         **demo,
-        "resources": {**demo["resources"], "train": {"gpu": 1, "cpus": 1, "runtime": 10,
-                                                     "mem_mb": 2000}},
+        "resources": {
+            **demo["resources"],
+            "train": {"gpu": 1, "cpus": 1, "runtime": 10, "mem_mb": 2000},
+        },
         "classification": {
             **demo["classification"],
             "densities": [[0.8]],

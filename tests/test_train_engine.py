@@ -137,29 +137,25 @@ def test_sigkill_mid_training_then_rerun_gives_the_same_metrics(reference, data_
     assert _metrics(out) == _metrics(reference)
 
 
+SIGNAL_AT_STEP = {"step": -1}  # set by a test; not a model option, so the settings stay equal
+
+
 def _signal_model(
     conv: ConvFactory,
     num_classes: int = 10,
     in_channels: int = 3,
     kernel_size: int = 3,
     width: int = 8,
-    signal_at_step: int = -1,
 ) -> nn.Module:
     """small_cnn that raises SIGUSR2 at its N-th training forward: a signal mid-epoch, on cue."""
-    model = create(
-        "small_cnn",
-        conv=conv,
-        num_classes=num_classes,
-        in_channels=in_channels,
-        kernel_size=kernel_size,
-        width=width,
-    )
+    model = create("small_cnn", conv=conv, num_classes=num_classes, in_channels=in_channels,
+                   kernel_size=kernel_size, width=width)  # fmt: skip
     calls = {"n": 0}
 
     def hook(module: nn.Module, _inputs) -> None:
         if module.training:
             calls["n"] += 1
-            if calls["n"] == signal_at_step:
+            if calls["n"] == SIGNAL_AT_STEP["step"]:
                 signal.raise_signal(signal.SIGUSR2)
 
     model.register_forward_pre_hook(hook)
@@ -180,20 +176,17 @@ def test_stop_signal_mid_epoch_checkpoints_and_resumes_exactly(
 ):
     out = tmp_path / "run"
     # The embedded train split has 18 batches of 64: step 30 is in the middle of epoch 2.
-    config = _config(
-        data_root, model=signal_model_name, model_options={"width": 8, "signal_at_step": 30}
-    )
-    with pytest.raises(Interrupted, match="checkpointed epoch 2 batch 12"):
-        train_run(config, out)
+    config = _config(data_root, model=signal_model_name)
+    SIGNAL_AT_STEP["step"] = 30
+    try:
+        with pytest.raises(Interrupted, match="checkpointed epoch 2 batch 12"):
+            train_run(config, out)
+    finally:
+        SIGNAL_AT_STEP["step"] = -1
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert (state["epoch"], state["batches_done"]) == (1, 12)
     assert not (out / "metrics.json").exists()
-    resumed = train_run(
-        _config(
-            data_root, model=signal_model_name, model_options={"width": 8, "signal_at_step": -1}
-        ),
-        out,
-    )
+    resumed = train_run(config, out)
     assert resumed["status"] == "ok"
     assert _metrics(out) == _metrics(reference)
     rows = (out / "history.csv").read_text().strip().splitlines()[1:]
@@ -296,3 +289,15 @@ def test_env_json_names_versions(reference):
     env = json.loads((reference / "env.json").read_text())
     assert env["torch"] == torch.__version__ and env["device"] == "cpu"
     assert env["python"] == sys.version.split()[0]
+
+
+def test_changed_settings_start_over_instead_of_resuming(data_root, tmp_path, caplog):
+    out = tmp_path / "run"
+    train_run(_config(data_root, recipe={"epochs": 2}), out)
+    (out / "metrics.json").unlink()  # what Snakemake does before rerunning a changed job
+    with caplog.at_level("WARNING", logger="wconv.train"):
+        metrics = train_run(_config(data_root, recipe={"epochs": 2, "lr": 0.01}), out)
+    assert "settings changed since the last checkpoint; starting over" in caplog.text
+    rows = (out / "history.csv").read_text().strip().splitlines()[1:]
+    assert [row.rsplit(",", 1)[1] for row in rows] == ["1", "1"]  # trained afresh, not resumed
+    assert metrics["epochs_run"] == 2

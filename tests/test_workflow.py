@@ -42,7 +42,13 @@ def test_demo_study_produces_every_run_and_the_results_folder(study):
         assert metrics["run_id"] == run_id and metrics["status"] in ("ok", "stopped_early")
     for name in ("index.html", "summary.json", "tables", "figures"):
         assert (study / "results" / name).exists(), name
-    assert "cls/small_cnn" in (study / "results/index.html").read_text()
+    page = (study / "results/index.html").read_text()
+    assert "cls/small_cnn" in page and "CoordGate" in page
+    # The CoordGate section: 1D task, padding signal, PSNR vs parameters, deblurring examples.
+    for stem in ("cg1d_psnr_vs_time", "cg1d_matrices", "cg_padding_signal", "cg_psnr_vs_params",
+                 "cg_deblur_examples"):  # fmt: skip
+        assert (study / "results/figures" / f"{stem}.png").exists(), stem
+        assert f"figures/{stem}.png" in page, stem
     logs = list((study / "results/logs/train").glob("**/*.log"))
     assert len(logs) == len(finished)
     # The demo's time budget is 10 minutes on 2 cores (the whole workflow, data to report).
@@ -53,6 +59,20 @@ def test_snakemake_report_builds(study):
     run(study, "snakemake", "--report", "snakemake-report.html")
     page = (study / "snakemake-report.html").read_text()
     assert "index.html" in page and "train" in page
+
+
+def test_changed_settings_rerun_exactly_the_affected_jobs(study, tmp_path):
+    def slower_denoising(params: dict) -> None:
+        params["presets"]["demo"]["denoising"]["recipe"]["lr"] = 0.001
+
+    edit_params(study, slower_denoising)
+    try:
+        dry = run(study, "snakemake", "-n", "--quiet", "rules").stdout
+    finally:
+        run(study, "git", "checkout", "params.yaml")
+    counts = dict(line.split() for line in dry.splitlines() if len(line.split()) == 2)
+    den_runs = [r for r in grid(study) if r.startswith("den/")]
+    assert counts.get("train") == str(len(den_runs)) and "prepare" not in counts
 
 
 def test_dvc_reruns_only_new_cells_then_nothing(study):

@@ -6,6 +6,8 @@ A reader (or a crashed job's rerun) therefore sees either the old file or the ne
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import tempfile
@@ -45,6 +47,17 @@ def _umask() -> int:
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)
+
+
+def write_csv(
+    path: str | os.PathLike[str], rows: list[dict[str, Any]], fields: list[str] | None = None
+) -> None:
+    """``rows`` as CSV with a header (``fields``, default: the first row's keys)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields or list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,17 @@ from wconv.models import list_models
 from wconv.nn.weighted import density_vectors
 
 SCHEMA = Path(__file__).resolve().parent / "params.schema.yaml"
-STUDIES = {"classification": ("cls", "classification"), "denoising": ("den", "denoising")}
+STUDIES = {
+    "classification": ("cls", "classification"),
+    "denoising": ("den", "denoising"),
+    "coordgate": ("cg", "deblurring"),
+}
 PREFIX_TO_STUDY = {prefix: name for name, (prefix, _) in STUDIES.items()}
-MODEL_TASK = {"classification": "classification", "denoising": "restoration"}
+MODEL_TASK = {
+    "classification": "classification",
+    "denoising": "restoration",
+    "deblurring": "deblurring",
+}
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -81,6 +90,13 @@ def validate_params(params: Mapping[str, Any]) -> None:
                     density_vectors(density, (kernel, kernel), f"{study}.densities")
                 except ValueError as error:
                     raise UserError(f"params: {error}") from None
+        if section["data"].get("dataset") == "deblur":
+            from wconv.data.deblur import resolve_deblur
+
+            try:
+                resolve_deblur(section["data"])
+            except ValueError as error:
+                raise UserError(f"params: {study}.{error}") from None
 
 
 def load_params(path: str | Path = "params.yaml", preset: str | None = None) -> dict[str, Any]:
@@ -135,12 +151,14 @@ class Cell:
     density: Any
     kernel_size: int
     seed: int
+    depth: int | None = None  # the CoordGate study's U-Net depth d (a model-size axis)
 
     @property
     def run_id(self) -> str:
         prefix = STUDIES[self.study][0]
         conv = self.conv if self.conv == "standard" else f"{self.conv}-d{density_tag(self.density)}"
-        return f"{prefix}/{self.model}/{conv}/k{self.kernel_size}/s{self.seed}"
+        model = self.model if self.depth is None else f"{self.model}-L{self.depth}"
+        return f"{prefix}/{model}/{conv}/k{self.kernel_size}/s{self.seed}"
 
 
 def cells(params: Mapping[str, Any]) -> Iterator[Cell]:
@@ -150,20 +168,21 @@ def cells(params: Mapping[str, Any]) -> Iterator[Cell]:
         if not section or not section.get("activate", True):
             continue
         learned = section.get("learned", {}) or {}
-        for model in section["models"]:
-            for kernel in section["kernel_sizes"]:
-                for seed in section["seeds"]:
-                    if "standard" in section["conv"]:
-                        yield Cell(study, model, "standard", None, kernel, seed)
-                    if "weighted" in section["conv"]:
-                        for density in densities_for(section, kernel):
-                            yield Cell(study, model, "weighted", density, kernel, seed)
-                    if learned.get("activate", False):
-                        init = learned.get("init", {}).get(
-                            kernel,
-                            learned.get("init", {}).get(str(kernel), [1.0] * ((kernel - 1) // 2)),
-                        )
-                        yield Cell(study, model, "learned", init, kernel, seed)
+        init = learned.get("init", {}) or {}
+        for model, depth in product(section["models"], section.get("depths", [None])):
+            for kernel, seed in product(section["kernel_sizes"], section["seeds"]):
+                cell = {
+                    "study": study, "model": model, "kernel_size": kernel, "seed": seed,
+                    "depth": depth,
+                }  # fmt: skip
+                if "standard" in section["conv"]:
+                    yield Cell(conv="standard", density=None, **cell)
+                if "weighted" in section["conv"]:
+                    for density in densities_for(section, kernel):
+                        yield Cell(conv="weighted", density=density, **cell)
+                if learned.get("activate", False):
+                    start = init.get(kernel, init.get(str(kernel), [1.0] * ((kernel - 1) // 2)))
+                    yield Cell(conv="learned", density=start, **cell)
 
 
 def run_ids(params: Mapping[str, Any]) -> list[str]:
@@ -185,11 +204,14 @@ def run_config(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     cell = find_cell(params, run_id)
     section = params[cell.study]
     learned = section.get("learned", {}) or {}
+    options = dict((section.get("model_options") or {}).get(cell.model, {}))
+    if cell.depth is not None:
+        options["depth"] = cell.depth
     return {
         "run_id": run_id,
         "task": STUDIES[cell.study][1],
         "model": cell.model,
-        "model_options": dict((section.get("model_options") or {}).get(cell.model, {})),
+        "model_options": options,
         "conv": cell.conv,
         "density": cell.density if cell.density is not None else 1.0,
         "density_range": learned.get("range") if cell.conv == "learned" else None,

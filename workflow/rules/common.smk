@@ -3,7 +3,9 @@
 import sys
 
 from wconv.errors import UserError
-from wconv.study import STUDIES, PREFIX_TO_STUDY, resolve_params, run_ids
+import json
+
+from wconv.study import PREFIX_TO_STUDY, resolve_params, run_config, run_ids
 
 try:
     PARAMS = resolve_params(config, config.get("preset"))
@@ -24,8 +26,9 @@ ACTIVE_STUDIES = sorted({run_id.split("/", 1)[0] for run_id in RUN_IDS})
 
 
 wildcard_constraints:
-    run=r"(cls|den)/[^/]+/[^/]+/k\d+/s\d+",
-    study=r"cls|den",
+    run=r"(cls|den|cg)/[^/]+/[^/]+/k\d+/s\d+",
+    study=r"cls|den|cg",
+    experiment=r"oned|padding",
 
 
 def resource(rule_name, key, default):
@@ -45,9 +48,33 @@ def study_of_run(wildcards):
     return prepared_stamp(wildcards.run.split("/", 1)[0])
 
 
+# As rule params these make Snakemake rerun a job whose settings changed in params.yaml (its
+# default rerun trigger "params"); compute settings (device, threads, amp) do not retrain a run.
+def data_settings(wildcards):
+    return json.dumps(PARAMS[PREFIX_TO_STUDY[wildcards.study]]["data"], sort_keys=True)
+
+
+def run_settings(wildcards):
+    config = run_config(PARAMS, wildcards.run)
+    return json.dumps({k: v for k, v in config.items() if k != "compute"}, sort_keys=True)
+
+
 def run_metrics():
     return [f"{RUNS}/{run_id}/metrics.json" for run_id in RUN_IDS]
 
 
+def coordgate_experiments():
+    experiments = (PARAMS.get("coordgate") or {}).get("experiments", {})
+    if not (PARAMS.get("coordgate") or {}).get("activate", False):
+        return []
+    return [
+        f"{RESULTS}/coordgate/{name}/results.json"
+        for name, settings in experiments.items()
+        if settings.get("activate", False)
+    ]
+
+
 def report_outputs():
-    return [f"{RESULTS}/index.html"]
+    # The run folders are targets themselves: a deleted run is retrained even though the
+    # report that once read it still exists.
+    return [f"{RESULTS}/index.html", *run_metrics(), *coordgate_experiments()]

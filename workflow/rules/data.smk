@@ -6,6 +6,7 @@ rule prepare:
     params:
         args=PRESET_ARG,
         root=DATA,
+        settings=data_settings,
     threads: resource("prepare", "cpus", 2)
     resources:
         runtime=scaled_runtime("prepare", 60),

@@ -1,6 +1,7 @@
 rule report:
     input:
         run_metrics(),
+        coordgate_experiments(),
     output:
         index=report(f"{RESULTS}/index.html", caption="../report/index.rst", category="Results"),
         summary=f"{RESULTS}/summary.json",

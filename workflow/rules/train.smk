@@ -10,6 +10,7 @@ rule train:
     params:
         args=PRESET_ARG,
         out=lambda wildcards: f"{RUNS}/{wildcards.run}",
+        settings=run_settings,
     threads: resource("train", "cpus", 2)
     resources:
         runtime=scaled_runtime("train", 480),

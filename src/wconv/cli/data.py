@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from wconv.data import list_datasets, prepare, prepared_dir, resolve
+from wconv.data import describe, list_datasets, prepare, prepared_dir, resolve
 from wconv.data.config import get_spec
 from wconv.data.download import DownloadError
 from wconv.data.store import MANIFEST, read_json
@@ -163,11 +163,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     cfg, root = data_settings(args)
     folder = _fail_as_user_error(prepare, cfg, root)
     if args.stamp is not None:
-        spec, resolved = resolve(cfg)
-        write_json(
-            args.stamp,
-            {"dataset": spec.name, "task": spec.task, "folder": str(folder), "settings": resolved},
-        )
+        write_json(args.stamp, {**describe(cfg), "folder": str(folder)})
     print(folder)
     return 0
 

@@ -87,7 +87,7 @@ def run_padding_signal(
     out_dir: Path, *, size: int = 128, convolutions: int = 5, padding_mode: str = "zeros"
 ) -> dict[str, Any]:
     """Compute Fig. 1's three panels; write ``out_dir/padding_signal.npz`` (arrays ``stacked``
-    (5, size, size), ``unet2``, ``unet4``) and a ``padding_signal.json`` summary (convolution
+    (5, size, size), ``unet2``, ``unet4``) and a ``results.json`` summary (convolution
     counts and each map's deviation from 1), atomically.  Returns the summary."""
     if size < 16 or size % 16:
         raise ValueError(f"size must be a multiple of 16 (>= 16) for the 4-step U-Net, got {size}")
@@ -113,5 +113,5 @@ def run_padding_signal(
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(out_dir / "padding_signal.npz", "wb") as handle:
         np.savez(handle, stacked=maps, unet2=shallow, unet4=deep)
-    write_json(out_dir / "padding_signal.json", summary)
+    write_json(out_dir / "results.json", summary)
     return summary

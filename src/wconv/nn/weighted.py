@@ -116,6 +116,19 @@ class _WeightedConvMixin:
     _dims: int
     _plain: type[nn.Module]
 
+    def __init__(
+        self,
+        *args: Any,
+        density: DensitySpec = 1.0,
+        learnable: bool = False,
+        density_range: tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """The arguments of ``nn.ConvNd`` plus the density (fixed or ``learnable``, optionally
+        kept inside ``density_range``)."""
+        self._plain.__init__(self, *args, **kwargs)
+        self._init_density(density, learnable, density_range)
+
     def _init_density(
         self,
         density: DensitySpec,
@@ -251,34 +264,11 @@ class _WeightedConvMixin:
         return twin
 
 
-def _weighted_init(
-    self: nn.Module,
-    base: type[nn.Module],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    density: DensitySpec,
-    learnable: bool,
-    density_range: tuple[float, float] | None,
-) -> None:
-    base.__init__(self, *args, **kwargs)
-    self._init_density(density, learnable, density_range)  # type: ignore[attr-defined]
-
-
 class WeightedConv1d(_WeightedConvMixin, nn.Conv1d):
     """``nn.Conv1d`` with kernel ``W ∘ a``, ``a = [d, 1, flip(d)]`` (see module docstring)."""
 
     _dims = 1
     _plain = nn.Conv1d
-
-    def __init__(
-        self,
-        *args: Any,
-        density: DensitySpec = 1.0,
-        learnable: bool = False,
-        density_range: tuple[float, float] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        _weighted_init(self, nn.Conv1d, args, kwargs, density, learnable, density_range)
 
 
 class WeightedConv2d(_WeightedConvMixin, nn.Conv2d):
@@ -287,32 +277,12 @@ class WeightedConv2d(_WeightedConvMixin, nn.Conv2d):
     _dims = 2
     _plain = nn.Conv2d
 
-    def __init__(
-        self,
-        *args: Any,
-        density: DensitySpec = 1.0,
-        learnable: bool = False,
-        density_range: tuple[float, float] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        _weighted_init(self, nn.Conv2d, args, kwargs, density, learnable, density_range)
-
 
 class WeightedConv3d(_WeightedConvMixin, nn.Conv3d):
     """``nn.Conv3d`` with kernel ``W ∘ (a_d ⊗ a_h ⊗ a_w)``, ``a = [d, 1, flip(d)]``."""
 
     _dims = 3
     _plain = nn.Conv3d
-
-    def __init__(
-        self,
-        *args: Any,
-        density: DensitySpec = 1.0,
-        learnable: bool = False,
-        density_range: tuple[float, float] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        _weighted_init(self, nn.Conv3d, args, kwargs, density, learnable, density_range)
 
 
 _TWINS: dict[type[nn.Module], type[_WeightedConvMixin]] = {

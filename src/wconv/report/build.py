@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from wconv.io import write_json, write_text
+from wconv.report.coordgate import coordgate_plots
 from wconv.report.figures import (
     Plot,
     confusion_plots,
@@ -157,6 +158,8 @@ def _write_table(table: Table, folder: Path, index: Path) -> TableFiles:
 
 
 def _section_of(plot: Plot) -> str:
+    if plot.stem.startswith("cg"):
+        return "coordgate"
     if plot.stem.startswith("timing_"):
         return plot.stem
     if plot.stem.startswith("density_"):
@@ -212,6 +215,7 @@ def build_report(
         + example_plots(records, options, warnings)
         + density_plots(records, options)
         + timing_plots(tables)
+        + coordgate_plots(out, records, warnings)
     )
     plot_files: dict[str, list[PlotFiles]] = {}
     figures: list[Path] = []

@@ -121,6 +121,7 @@ def render_index(
         _section("classification", "Classification (Tables 3–4, Fig. 1)", classification),
         _section("denoising", "Denoising (Tables 5–6, Figs. 2–3)", denoising),
         _section("density", "Density search", tables_for("density_search") + plots_for("density")),
+        _section("coordgate", "CoordGate: spatially-varying deblurring", plots_for("coordgate")),
         _section("status", "Grid status and run folders", tables_for("grid_status")),
     ]
     if params is not None:
@@ -137,6 +138,7 @@ def render_index(
             ("classification", "Classification"),
             ("denoising", "Denoising"),
             ("density", "Density search"),
+            ("coordgate", "CoordGate"),
             ("status", "Grid status"),
             *((("params", "Parameters"),) if params is not None else ()),
         )

@@ -28,6 +28,7 @@ METRICS: dict[str, dict[str, bool]] = {
     "classification": {"accuracy": True, "f1_macro": True},
     "denoising": {"psnr": True, "ssim": True, "nrmse": False, "fsim": True, "uiq": True},
 }
+METRICS["deblurring"] = METRICS["denoising"]  # the CoordGate study: same image metrics
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -57,8 +58,9 @@ RECORD_COLUMNS: tuple[str, ...] = (
 """Columns of the flat table of finished runs (every task's metric columns, NaN where absent)."""
 
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9_.+]*"
+_MODEL = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"  # CoordGate variants carry their depth: unet-L3
 _RUN_ID = re.compile(
-    rf"^(?P<study>{_SEGMENT})/(?P<model>{_SEGMENT})/(?P<conv>[a-z]+)(?:-d(?P<density>[0-9._]+))?"
+    rf"^(?P<study>{_SEGMENT})/(?P<model>{_MODEL})/(?P<conv>[a-z]+)(?:-d(?P<density>[0-9._]+))?"
     r"/k(?P<k>[0-9]+)/s(?P<seed>[0-9]+)$"
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
+import hashlib
 import json
 import logging
 import math
@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from wconv import __version__
 from wconv.data import ClassificationSplit, RestorationSplit, load_split
 from wconv.data.loader import DeviceBatches
-from wconv.io import atomic_open, write_json, write_text, write_yaml
+from wconv.io import atomic_open, write_csv, write_json, write_text, write_yaml
 from wconv.metrics import IMAGE_METRICS, classification_metrics, image_metrics
 from wconv.models import create
 from wconv.nn import count_weighted, project_densities_
@@ -332,11 +333,7 @@ class RunFolder:
             return list(csv.DictReader(handle))
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(self.history, buffer.getvalue())
+        write_csv(self.history, rows, HISTORY_FIELDS)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -354,6 +351,12 @@ class RunFolder:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 self.lock.unlink()
+
+
+def settings_digest(cfg: dict[str, Any]) -> str:
+    """A hash of everything that defines the run's result; compute settings are left out."""
+    relevant = {k: v for k, v in cfg.items() if k not in ("compute", "data_root")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -475,6 +478,16 @@ def _train(
     train_loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     samples_seen = 0
 
+    digest = settings_digest(cfg)
+    if folder.last.exists() and load_checkpoint(folder.last).get("settings") != digest:
+        # The run's settings changed since this checkpoint (params.yaml edited): resuming would
+        # mix two experiments, so the run starts over.
+        log.warning(
+            "%s: settings changed since the last checkpoint; starting over", cfg.get("run_id")
+        )
+        for stale in (folder.last, folder.best, folder.history):
+            stale.unlink(missing_ok=True)
+        history = []
     if folder.last.exists():
         state = load_checkpoint(folder.last)
         model.load_state_dict(state["model"])
@@ -508,6 +521,7 @@ def _train(
                 "train_loss_sum": float(train_loss_sum),
                 "samples_seen": samples_seen,
                 "session": session,
+                "settings": digest,
             },
         )
 
@@ -532,7 +546,10 @@ def _train(
         _sync(device)
         started = time.perf_counter()
         # Timing: device-synchronised wall time of the training batches only, evaluation excluded.
-        for index, (x, y) in enumerate(data.train):
+        # A progress bar only on a terminal; batch jobs get the one log line per epoch below.
+        batches = tqdm(data.train, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                       disable=not sys.stderr.isatty())  # fmt: skip
+        for index, (x, y) in enumerate(batches):
             if index < skip_batches:
                 continue
             with _autocast(cfg, device):
@@ -620,12 +637,16 @@ def _finish(
                     handle, noisy=extra["degraded"], output=extra["output"], clean=extra["clean"]
                 )
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
-    study, *_ = str(cfg.get("run_id", "run/")).split("/")
+    run_id = str(cfg.get("run_id", "run/"))
+    study = run_id.split("/")[0]
     metrics = {
         "run_id": cfg.get("run_id"),
         "study": study,
         "task": cfg["task"],
-        "model": cfg["model"],
+        # The run id's model segment (a CoordGate variant such as unet-L3 names its depth).
+        "model": run_id.split("/")[1] if run_id.count("/") == 4 else cfg["model"],
+        "architecture": cfg["model"],
+        "model_options": cfg["model_options"],
         "conv": cfg["conv"],
         "density": None if cfg["conv"] == "standard" else cfg["density"],
         "learned_density": _densities(model) or None,

@@ -14,6 +14,7 @@ report layer; with ``folder`` it is also written as ``<stem>.png`` and ``<stem>.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,49 @@ def plot_padding_signal(arrays: Mapping[str, np.ndarray], folder: Path | None = 
     return _done(
         Plot("cg_padding_signal", "Position signal of 'same' padding", caption, figure), folder
     )
+
+
+def coordgate_plots(results_dir: Path, records: Any, warnings: list[str]) -> list[Plot]:
+    """Every CoordGate figure whose inputs exist: the 1D task and padding experiments (their
+    ``results/coordgate/<name>/`` folders) and, from the ``cg`` run folders, PSNR vs parameters
+    (mean ± std over seeds per model, depth and conv kind) and a deblurring example."""
+    plots: list[Plot] = []
+    oned = results_dir / "coordgate" / "oned"
+    if (oned / "results.json").is_file():
+        plots.append(plot_psnr_vs_time(json.loads((oned / "results.json").read_text())))
+        if (oned / "matrices.npz").is_file():
+            with np.load(oned / "matrices.npz") as arrays:
+                plots.append(plot_matrices(dict(arrays)))
+    padding = results_dir / "coordgate" / "padding" / "padding_signal.npz"
+    if padding.is_file():
+        with np.load(padding) as arrays:
+            plots.append(plot_padding_signal(dict(arrays)))
+    if len(records) == 0:
+        return plots
+    runs = records[(records["task"] == "deblurring") & ~records["diverged"].astype(bool)]
+    if runs.empty:
+        return plots
+    rows = []
+    for (model, conv, density), group in runs.groupby(["model", "conv", "density"], dropna=False):
+        first = Path(group["path"].iloc[0]) / "metrics.json"
+        params = json.loads(first.read_text())["params"]  # the same for every seed
+        psnr = group["test_psnr"].astype(float)
+        label = model if conv == "standard" else f"{model} {conv} d{density}"
+        rows.append({"model": model, "label": label, "params": params,
+                     "psnr": float(psnr.mean()),
+                     "psnr_std": float(psnr.std(ddof=1)) if len(psnr) > 1 else 0.0})  # fmt: skip
+    plots.append(plot_psnr_vs_params(rows))
+    first_seed = runs[(runs["conv"] == "standard") & (runs["seed"] == runs["seed"].min())]
+    outputs: dict[str, np.ndarray] = {}
+    blurred = truth = None
+    for model, path in zip(first_seed["model"], first_seed["path"], strict=True):
+        examples = Path(path) / "examples.npz"
+        if not examples.is_file():
+            warnings.append(f"{path}: no examples.npz for the deblurring figure")
+            continue
+        with np.load(examples) as arrays:
+            outputs[model] = arrays["output"][0]
+            blurred, truth = arrays["noisy"][0], arrays["clean"][0]
+    if outputs and blurred is not None and truth is not None:
+        plots.append(plot_deblur_examples(blurred, outputs, truth))
+    return plots

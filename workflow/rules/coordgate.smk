@@ -1,0 +1,18 @@
+# The CoordGate study's stand-alone experiments; its deblurring grid runs through rule `train`.
+rule coordgate_experiment:
+    output:
+        f"{RESULTS}/coordgate/{{experiment}}/results.json",
+    log:
+        f"{RESULTS}/logs/coordgate/{{experiment}}.log",
+    params:
+        args=PRESET_ARG,
+        out=lambda wildcards: f"{RESULTS}/coordgate/{wildcards.experiment}",
+        settings=lambda wildcards: json.dumps(
+            PARAMS["coordgate"]["experiments"][wildcards.experiment], sort_keys=True
+        ),
+    threads: 1
+    resources:
+        runtime=scaled_runtime("train", 60),
+        mem_mb=resource("train", "mem_mb", 8000),
+    shell:
+        "{WCONV} coordgate {wildcards.experiment} {params.args} --out {params.out} > {log} 2>&1"
