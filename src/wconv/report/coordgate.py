@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from wconv.report.figures import Plot, save_plot
 
@@ -120,6 +121,11 @@ def plot_psnr_vs_params(rows: Sequence[Mapping[str, Any]], folder: Path | None =
                     label=label)  # fmt: skip
         ax.annotate(label, (row["params"], row["psnr"]), textcoords="offset points", xytext=(5, 5))
     ax.set_xscale("log")
+    # Tick the models' own sizes: a narrow log range otherwise gets crowded, unreadable labels.
+    sizes = sorted({float(row["params"]) for row in rows})
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1e3:,.0f}k"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("parameters")
     ax.set_ylabel("test PSNR (dB)")
     caption = "Deblurring: test PSNR against the number of parameters (log scale) per model."
