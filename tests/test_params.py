@@ -161,5 +161,6 @@ def test_dry_run_of_the_full_paper_grid_is_fast_and_complete(workdir):
         if len(parts) == 2 and parts[1].isdigit():
             counts[parts[0]] = int(parts[1])
     assert counts["train"] == expected
-    assert counts["prepare"] == 2 and counts["report"] == 1
+    assert counts["prepare"] == 3 and counts["report"] == 1  # cls, den, cg data
+    assert counts["coordgate_experiment"] == 2  # the 1D task and the padding signal
     assert elapsed <= 10, f"dry run took {elapsed:.1f} s"

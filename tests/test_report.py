@@ -599,7 +599,7 @@ def test_index_is_valid_html_with_resolving_links(study: dict[str, Any]) -> None
     out: Path = study["out"]
     page = _parse_page(out / "index.html")
     assert page.counts["html"] == page.counts["body"] == page.counts["main"] == 1
-    assert page.counts["table"] == 6 and page.counts["section"] == 6
+    assert page.counts["table"] == 6 and page.counts["section"] == 7  # + CoordGate
     assert _check_links(page, out) > 40
     images = [u for u in page.urls if u.endswith(".png")]
     stems = {Path(unquote(u)).stem for u in images}

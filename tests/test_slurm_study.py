@@ -40,6 +40,7 @@ def tiny_study(params: dict) -> None:
             # Long enough to be cancelled mid-run, short enough for CI.
             "recipe": {**demo["classification"]["recipe"], "epochs": 12, "patience": 12},
         },
+        "coordgate": {**demo["coordgate"], "activate": False},
         "denoising": {
             **demo["denoising"],
             "densities": {3: [[0.8]]},
