@@ -8,7 +8,9 @@ Parameter count: 556,096 (grey) / 558,400 (RGB) for 3×3, exactly the commonly q
 count trainable parameters (BN γ/β included, BN running statistics excluded) with a bias on the
 first conv only.  Initialisation: Kaiming-normal (fan_out) for every conv, as in the weighted
 convolution paper, identical for standard and weighted twins (the official code uses orthogonal
-init).  Any input size works (fully convolutional, 'same' zero padding).
+init), except the noise head, which starts at zero so the untrained network is the identity
+(``identity_init``, see :func:`wconv.models.init.identity_head_`).  Any input size works (fully
+convolutional, 'same' zero padding).
 """
 
 from __future__ import annotations
