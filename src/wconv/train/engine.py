@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from tqdm import tqdm
 from wconv import __version__
 from wconv.data import ClassificationSplit, RestorationSplit, load_split
 from wconv.data.loader import DeviceBatches
+from wconv.errors import UserError
 from wconv.io import atomic_open, write_csv, write_json, write_text, write_yaml
 from wconv.metrics import IMAGE_METRICS, classification_metrics, image_metrics
 from wconv.models import create
@@ -98,7 +99,6 @@ class Data:
     num_classes: int | None = None
     in_channels: int = 3
     test_identity: dict[str, float] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def pick_device(name: str) -> torch.device:
@@ -106,8 +106,6 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        from wconv.errors import UserError
-
         raise UserError(f"compute.device is {name!r} but no CUDA device is visible; use auto/cpu")
     return device
 
@@ -126,70 +124,44 @@ def _autocast(cfg: dict[str, Any], device: torch.device) -> contextlib.AbstractC
 
 
 def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
-    """Build the device-resident batch iterators of the three splits."""
-    root = Path(cfg["data_root"])
-    recipe, seed = cfg["recipe"], cfg["seed"]
-    channels_last = cfg["compute"]["channels_last"]
-    splits = {name: load_split(cfg["data"], root, name) for name in ("train", "val", "test")}
-    batch = recipe["batch_size"]
+    """Build the device-resident batch iterators of the three splits (augmenting train only)."""
+    recipe = cfg["recipe"]
+    splits = {
+        name: load_split(cfg["data"], Path(cfg["data_root"]), name)
+        for name in ("train", "val", "test")
+    }
     train = splits["train"]
+    common: dict[str, Any] = {
+        "device": device, "seed": cfg["seed"], "channels_last": cfg["compute"]["channels_last"],
+    }  # fmt: skip
+    augment: dict[str, Any] = {"flip": recipe["flip"]}
     if isinstance(train, ClassificationSplit):
-        common = {
-            "device": device,
-            "mean": train.mean,
-            "std": train.std,
-            "channels_last": channels_last,
-        }
-        return Data(
-            train=DeviceBatches(
-                train.images,
-                train.labels,
-                batch,
-                shuffle=True,
-                seed=seed,
-                flip=recipe["flip"],
-                crop_padding=recipe["crop_padding"],
-                **common,
-            ),
-            val=DeviceBatches(
-                splits["val"].images,
-                splits["val"].labels,
-                batch,
-                shuffle=False,
-                seed=seed,
-                **common,
-            ),
-            test=DeviceBatches(
-                splits["test"].images,
-                splits["test"].labels,
-                batch,
-                shuffle=False,
-                seed=seed,
-                **common,
-            ),
-            num_classes=train.num_classes,
-            in_channels=train.images.shape[1],
-        )
-    assert isinstance(train, RestorationSplit)
-    common = {"device": device, "channels_last": channels_last}
-    test = splits["test"]
-    identity = image_metrics(test.degraded, test.clean.float() / 255)
-    return Data(
-        train=DeviceBatches(
-            train.degraded,
-            train.clean,
-            batch,
-            shuffle=True,
-            seed=seed,
-            flip=recipe["flip"],
+        pairs = {name: (split.images, split.labels) for name, split in splits.items()}
+        common.update(mean=train.mean, std=train.std)
+        augment["crop_padding"] = recipe["crop_padding"]
+        num_classes, identity = train.num_classes, None
+    else:
+        assert isinstance(train, RestorationSplit)
+        pairs = {name: (split.degraded, split.clean) for name, split in splits.items()}
+        test = splits["test"]
+        scores = image_metrics(test.degraded, test.clean.float() / 255)
+        num_classes, identity = None, {k: float(v.mean()) for k, v in scores.items()}
+    loaders = {
+        name: DeviceBatches(
+            inputs,
+            targets,
+            recipe["batch_size"],
+            shuffle=name == "train",
             **common,
-        ),
-        val=DeviceBatches(
-            splits["val"].degraded, splits["val"].clean, batch, shuffle=False, seed=seed, **common
-        ),
-        test=DeviceBatches(test.degraded, test.clean, batch, shuffle=False, seed=seed, **common),
-        in_channels=train.clean.shape[1],
-        test_identity={k: float(v.mean()) for k, v in identity.items()},
+            **(augment if name == "train" else {}),
+        )
+        for name, (inputs, targets) in pairs.items()
+    }
+    return Data(
+        **loaders,
+        num_classes=num_classes,
+        in_channels=pairs["train"][0].shape[1],
+        test_identity=identity,
     )
 
 
@@ -384,7 +356,7 @@ def environment(device: torch.device) -> dict[str, Any]:
             ).stdout.strip()
             or None
         )
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    name = device_name(device)
     return {
         "python": sys.version.split()[0],
         "torch": torch.__version__,
@@ -397,6 +369,10 @@ def environment(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
 
 
 def _cpu_name() -> str:
@@ -660,7 +636,7 @@ def _finish(
         "params": sum(p.numel() for p in model.parameters()),
         "weighted_layers": count_weighted(model),
         "device": device.type,
-        "device_name": environment(device)["device_name"],
+        "device_name": device_name(device),
         "seconds_per_epoch": statistics.median(seconds) if seconds else None,
         "val": val,
         "test": test,
