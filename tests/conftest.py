@@ -1,4 +1,4 @@
-"""Shared fixtures: the one-node SLURM cluster used by the SLURM tests."""
+"""Shared fixtures: a one-node SLURM cluster (SLURM tests), headless Chromium (browser test)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 CLUSTER = Path(__file__).resolve().parent / "cluster"
+BROWSER = Path(__file__).resolve().parent / "browser"
 PARTITION = "debug"  # start_slurm.sh's default partition
 
 
@@ -42,3 +43,19 @@ def slurm_cluster() -> Iterator[str]:
     yield PARTITION
     if not was_running:
         subprocess.run([str(CLUSTER / "stop_slurm.sh")], check=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A headless Chromium executable; tests/browser/install_chromium.sh installs it if missing."""
+    if os.environ.get("WCONV_ALLOW_NO_CHROMIUM") == "1":
+        pytest.skip("WCONV_ALLOW_NO_CHROMIUM=1: browser test disabled on this machine")
+    install = subprocess.run(
+        [str(BROWSER / "install_chromium.sh")], capture_output=True, text=True, timeout=900
+    )
+    if install.returncode != 0:
+        pytest.fail(
+            f"tests/browser/install_chromium.sh failed (exit {install.returncode}); set "
+            f"WCONV_ALLOW_NO_CHROMIUM=1 where Chromium cannot run.\n{install.stderr}"
+        )
+    return install.stdout.strip().splitlines()[-1]
