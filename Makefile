@@ -13,7 +13,7 @@ CORES ?= 2
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[study,dev]' -c requirements/constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --config preset=demo
 
 report: $(STAMP)
-	$(BIN)/wconv report --runs results/runs --out results --params params.yaml
+	$(BIN)/wconv report --runs results/runs/demo --out results --params params.yaml
 
 status: $(STAMP)
 	$(BIN)/wconv status --params params.yaml
@@ -38,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/layer_overhead.py
 
 clean-demo:
-	rm -rf results/runs results/logs data/.prepared
+	rm -rf results/runs/demo results/logs data/.prepared

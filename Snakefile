@@ -3,6 +3,9 @@
 #   snakemake --profile slurm                      # on an HPC login node, one SLURM job per run
 #   snakemake --profile profiles/local             # on this machine
 #   snakemake --profile slurm --config preset=paper
+#
+# `snakemake --lint`: rules declare no conda env or container on purpose: every job runs in the
+# project's .venv (`make install`), which SLURM jobs inherit; a per-rule env would rebuild torch.
 from snakemake.utils import min_version
 
 min_version("9.0")

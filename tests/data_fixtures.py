@@ -92,10 +92,15 @@ def md5_of(path: Path) -> str:
 
 
 def cifar100_archive(
-    path: Path, train_per_class: int = 5, test_per_class: int = 2, seed: int = 0
+    path: Path,
+    train_per_class: int = 5,
+    test_per_class: int = 2,
+    seed: int = 0,
+    compresslevel: int = 9,
 ) -> dict[str, np.ndarray]:
     """Write ``cifar-100-python.tar.gz`` in the release layout (pickled dicts with bytes keys,
-    protocol 2, data rows of 3072 uint8 values in R, G, B planes) and return its arrays."""
+    protocol 2, data rows of 3072 uint8 values in R, G, B planes) and return its arrays.
+    ``train_per_class=500, test_per_class=100`` is the full-size release (50,000 + 10,000)."""
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     members: dict[str, bytes] = {}
@@ -117,7 +122,7 @@ def cifar100_archive(
         b"coarse_label_names": [f"super{i:02d}".encode() for i in range(20)],
     }
     members["cifar-100-python/meta"] = pickle.dumps(meta, protocol=2)
-    with tarfile.open(path, "w:gz") as tf:
+    with tarfile.open(path, "w:gz", compresslevel=compresslevel) as tf:
         for name, payload in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(payload)
@@ -146,6 +151,38 @@ def div2k_zip(
             images[name] = image
             zf.writestr(f"{folder}/{name}.png", png_bytes(image))
     return images
+
+
+def photo_like(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A uint8 RGB image with smooth gradients, edges and mild noise: it compresses as PNG
+    roughly like a photograph (a few MB at DIV2K's 2040 px), unlike pure noise."""
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = np.empty((h, w, 3), dtype=np.float32)
+    for c in range(3):
+        fy, fx, phase = [*rng.uniform(1, 6, 2).tolist(), float(rng.uniform(0, 6.3))]
+        image[..., c] = 128 + 80 * np.sin(2 * np.pi * (fy * y / h + fx * x / w) + phase)
+    blocks = rng.integers(0, 2, (h // 64 + 1, w // 64 + 1), dtype=np.uint8).astype(np.float32)
+    image += 30 * np.kron(blocks, np.ones((64, 64), np.float32))[:h, :w, None]
+    image += rng.normal(0, 6, (h, w, 1)).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def div2k_fullsize_zip(
+    path: Path, folder: str, numbers: range, shape: tuple[int, int] = (1356, 2040), seed: int = 0
+) -> None:
+    """Write a zip like ``DIV2K_train_HR.zip`` at DIV2K's resolution (2040 px on the long side;
+    the release's images are 2040 wide and about 1356 high) of :func:`photo_like` PNGs, stored
+    (PNG is already compressed) as in the release."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(f"{folder}/", b"")
+        for number in numbers:
+            buffer = io.BytesIO()
+            Image.fromarray(photo_like(rng, shape)).save(buffer, format="PNG", compress_level=1)
+            zf.writestr(f"{folder}/{number:04d}.png", buffer.getvalue())
 
 
 def tar_with(path: Path, name: str, *, link_to: str | None = None, hard: bool = False) -> Path:

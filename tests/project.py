@@ -50,8 +50,8 @@ def project_copy(target: Path) -> Path:
     return target
 
 
-def metrics_files(root: Path) -> dict[str, int]:
-    runs = root / "results" / "runs"
+def metrics_files(root: Path, preset: str = "demo") -> dict[str, int]:
+    runs = root / "results" / "runs" / preset
     return {
         str(p.parent.relative_to(runs)): p.stat().st_mtime_ns for p in runs.glob("**/metrics.json")
     }

@@ -181,3 +181,79 @@ def test_bad_arguments_are_rejected(kwargs, message):
     targets, batch_size = args.pop("targets"), args.pop("batch_size")
     with pytest.raises(ValueError, match=message):
         DeviceBatches(_images(), targets, batch_size, shuffle=False, seed=0, device="cpu", **args)
+
+
+def _reference_batch(images: torch.Tensor, draws, part: slice, pad: int) -> torch.Tensor:
+    # The unfused definition: select, mirror the flagged rows, zero-pad, slice each crop.
+    x = images[draws.order[part]].float() / 255
+    flips = draws.flips[part].view(-1, 1, 1, 1)
+    x = F.pad(torch.where(flips, x.flip(3), x), (pad, pad, pad, pad))
+    crops = [
+        img[:, top : top + H, left : left + W]
+        for img, (top, left) in zip(x, draws.offsets[part].tolist(), strict=True)
+    ]
+    return torch.stack(crops)
+
+
+def test_epoch_draws_are_pinned_by_seed_and_epoch_across_a_resume():
+    images, labels = _images(), torch.arange(N)
+    kw = {"shuffle": True, "device": "cpu", "flip": True, "crop_padding": 2, "seed": 7}
+    run = DeviceBatches(images, labels, 8, **kw)
+    draws, batches = {}, {}
+    for epoch in range(3):  # the engine calls set_epoch(epoch) before iterating every epoch
+        run.set_epoch(epoch)
+        draws[epoch], batches[epoch] = run.draws(), _epoch(run)
+    assert not torch.equal(draws[0].order, draws[1].order)
+    assert not torch.equal(draws[0].flips, draws[1].flips)
+    assert not torch.equal(draws[0].offsets, draws[1].offsets)
+    # A run resumed at epoch 1 builds a fresh loader and jumps straight to that epoch number.
+    resumed = DeviceBatches(images, labels, 8, **kw)
+    resumed.set_epoch(1)
+    again = resumed.draws()
+    assert torch.equal(again.order, draws[1].order)
+    assert torch.equal(again.flips, draws[1].flips)
+    assert torch.equal(again.offsets, draws[1].offsets)
+    assert _same(_epoch(resumed), batches[1])
+    # The yielded batches are exactly the drawn order, flips and crops (flip fused into the crop).
+    for b, (x, y) in enumerate(batches[1]):
+        part = slice(b * 8, (b + 1) * 8)
+        assert torch.equal(y, labels[draws[1].order[part]])
+        torch.testing.assert_close(x, _reference_batch(images, draws[1], part, 2), rtol=0, atol=0)
+
+
+def test_fused_flip_without_padding_mirrors_the_flagged_rows():
+    images = _images()
+    batches = DeviceBatches(
+        images, torch.arange(N), N, shuffle=True, seed=2, device="cpu", flip=True
+    )
+    draws = batches.draws()
+    ((x, _),) = list(batches)
+    torch.testing.assert_close(x, _reference_batch(images, draws, slice(0, N), 0), rtol=0, atol=0)
+    assert 0 < int(draws.flips.sum()) < N
+
+
+def test_pad_last_batch_gives_static_shapes_and_wraps_the_epoch_order():
+    images, labels = _images(), torch.arange(N)
+    padded = DeviceBatches(images, labels, 16, shuffle=True, seed=0, device="cpu", last_batch="pad")
+    assert len(padded) == 4
+    seen = torch.cat([y for _, y in padded])
+    assert [len(y) for _, y in padded] == [16] * 4
+    order = padded.draws().order
+    assert torch.equal(seen, order) and len(order) == 64
+    assert sorted(order[:N].tolist()) == list(range(N))  # every sample once ...
+    assert torch.equal(order[N:], order[: 64 - N])  # ... plus the first 14 again
+    dropped = DeviceBatches(
+        images, labels, 16, shuffle=True, seed=0, device="cpu", last_batch="drop"
+    )
+    assert [len(y) for _, y in dropped] == [16] * 3
+    assert torch.equal(torch.cat([y for _, y in dropped]), order[:48])  # same draws, tail cut
+
+
+def test_last_batch_option_is_checked():
+    images, labels = _images(), torch.arange(N)
+    with pytest.raises(ValueError, match="last_batch must be one of"):
+        DeviceBatches(images, labels, 8, shuffle=False, seed=0, device="cpu", last_batch="wrap")
+    with pytest.raises(ValueError, match="contradicts"):
+        DeviceBatches(
+            images, labels, 8, shuffle=False, seed=0, device="cpu", drop_last=True, last_batch="pad"
+        )

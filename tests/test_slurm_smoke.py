@@ -24,7 +24,8 @@ CLUSTER = REPO / "tests" / "cluster"
 PROFILE = REPO / "slurm"
 
 # The toy workflow: two CPU jobs of one rule, and one job of a rule named `train`, which the
-# profile's set-resources gives a GPU. Each job records what SLURM told it.
+# profile's set-resources give --cpus-per-gpu and a --signal once the rule asks for a GPU (as the
+# study's train rule does from params.yaml). Each job records what SLURM told it.
 SNAKEFILE = textwrap.dedent(
     """
     rule all:
@@ -39,7 +40,7 @@ SNAKEFILE = textwrap.dedent(
     rule train:
         output: "out/train.txt"
         threads: 1
-        resources: mem_mb=100, runtime=5
+        resources: mem_mb=100, runtime=5, gpu=1
         shell: "echo $SLURM_JOB_ID $SLURM_JOB_PARTITION ${{CUDA_VISIBLE_DEVICES:-none}} > {output}"
     """
 )
@@ -97,7 +98,7 @@ def test_profile_runs_workflow_through_slurm(slurm_cluster: str, tmp_path: Path)
     # Each output was written inside its own SLURM job, in the partition from the environment.
     assert {words[0] for words in outputs.values()} == slurm_ids
     assert all(words[1] == slurm_cluster for words in outputs.values())
-    # set-resources gave `train` a GPU (SLURM sets CUDA_VISIBLE_DEVICES for an allocated GPU).
+    # `train` got its GPU (SLURM sets CUDA_VISIBLE_DEVICES for an allocated GPU).
     assert outputs["train.txt"][2] != "none"
     train_id = outputs["train.txt"][0]
     job_info = subprocess.run(

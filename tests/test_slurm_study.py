@@ -37,6 +37,7 @@ def tiny_study(params: dict) -> None:
             **demo["classification"],
             "densities": [[0.8]],
             "seeds": [0],
+            "learned": {"activate": False},
             # Long enough to be cancelled mid-run, short enough for CI.
             "recipe": {**demo["classification"]["recipe"], "epochs": 12, "patience": 12},
         },
@@ -81,7 +82,7 @@ def test_study_through_slurm_survives_a_cancelled_job(slurm_cluster: str, tmp_pa
         process = subprocess.Popen(
             command, cwd=root, env=job_env, stdout=log_file, stderr=subprocess.STDOUT
         )
-        runs = root / "results" / "runs"
+        runs = root / "results" / "runs" / "demo"
         deadline = time.monotonic() + 600
         target = None
         while target is None:

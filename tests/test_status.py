@@ -95,7 +95,8 @@ def test_status_shows_each_state(tmp_path):
     assert states["cls/small_cnn/weighted-d1.2/k3/s0"] == "running"
     assert states["cls/small_cnn/standard/k3/s1"] == "failed"
     assert states["cls/small_cnn/weighted-d0.8/k3/s1"] == "interrupted"
-    assert states["cls/small_cnn/weighted-d1.2/k3/s1"] == "not started"
+    # Every other cell of the demo grid (whose exact ids its preset decides) has not started.
+    assert list(states.values()).count("not started") == len(states) - 5
     assert "den/dncnn/standard/k3/s0" in states
     running = next(line for line in result.stdout.splitlines() if "weighted-d1.2/k3/s0" in line)
     assert " 1 " in running and "0.33" in running  # epochs done and best metric so far

@@ -12,8 +12,10 @@ Run ids are readable and stable: ``<study>/<model>/<conv>[-d<density>]/k<kernel>
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
                 resolve_deblur(section["data"])
             except ValueError as error:
                 raise UserError(f"params: {study}.{error}") from None
+    check_grid(params)
 
 
 def load_params(path: str | Path = "params.yaml", preset: str | None = None) -> dict[str, Any]:
@@ -113,17 +116,29 @@ def load_params(path: str | Path = "params.yaml", preset: str | None = None) -> 
     return resolve_params(raw, preset)
 
 
-def resolve_params(raw: Mapping[str, Any], preset: str | None = None) -> dict[str, Any]:
-    presets = raw.get("presets", {}) or {}
-    name = preset or raw.get("preset")
+def resolve_params(
+    raw: Mapping[str, Any],
+    preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The effective settings, merged in this order (later wins; docs/cluster.md):
+
+    params.yaml's settings <- the chosen preset <- ``overrides`` (Snakemake's ``--configfile``
+    files, then ``--config``). The preset is picked by ``overrides["preset"]``, else ``preset``,
+    else params.yaml's ``preset``; an override of ``presets.X`` edits that preset before it applies.
+    """
+    overrides = dict(overrides or {})
+    presets = deep_merge(raw.get("presets", {}) or {}, overrides.pop("presets", None) or {})
+    name = overrides.pop("preset", None) or preset or raw.get("preset")
     if name and name not in presets:
         raise UserError(
             f"params: preset {name!r} is not defined; defined presets: {sorted(presets)}"
         )
-    params = {k: v for k, v in raw.items() if k != "presets"}
+    params = {k: v for k, v in raw.items() if k not in ("presets", "preset")}
     if name:
         params = deep_merge(params, presets[name])
         params["preset"] = name
+    params = deep_merge(params, overrides)
     validate_params(params)
     return params
 
@@ -199,9 +214,124 @@ def find_cell(params: Mapping[str, Any], run_id: str) -> Cell:
     )
 
 
+def _repeated(values: Iterable[Any]) -> list[Any]:
+    seen: list[Any] = []
+    repeated: list[Any] = []
+    for value in values:
+        if value in seen and value not in repeated:
+            repeated.append(value)
+        seen.append(value)
+    return repeated
+
+
+def _shape(density: Any) -> str:
+    """A density's nesting and lengths: ``[0.9]`` -> ``1``, ``[[0.8], [0.8]]`` -> ``(1,1)``."""
+    if not isinstance(density, list):
+        return "scalar" if density is not None else "none"
+    if all(isinstance(v, list) for v in density):
+        return "(" + ",".join(str(len(v)) for v in density) + ")"
+    return str(len(density))
+
+
+def check_grid(params: Mapping[str, Any]) -> None:
+    """Refuse a grid whose run ids repeat or whose cells' models do not build; warn when empty.
+
+    Every distinct cell (seeds and density values aside) is built on the ``meta`` device, so a
+    density or learned ``init`` that fits no kernel of a model is refused here, before any job is
+    queued, instead of crashing the job on the cluster.  Building on ``meta`` allocates nothing.
+    """
+    active = [s for s in STUDIES if (params.get(s) or {}).get("activate", True) and params.get(s)]
+    if not active:
+        print(
+            "warning: params: every study is switched off (activate: false), so the grid is empty; "
+            "set classification/denoising/coordgate.activate: true to run one",
+            file=sys.stderr,
+        )
+    for study in active:
+        section = params[study]
+        for key in ("models", "conv", "kernel_sizes", "seeds", "depths"):
+            repeated = _repeated(section.get(key, []))
+            if repeated:
+                raise UserError(
+                    f"params: {study}.{key} lists {repeated} more than once, which would give "
+                    f"duplicate run ids; list each value once"
+                )
+        for kernel in section["kernel_sizes"]:
+            repeated = _repeated(density_tag(d) for d in densities_for(section, kernel))
+            if repeated:
+                raise UserError(
+                    f"params: {study}.densities lists density {repeated} more than once for "
+                    f"kernel size {kernel}, which would give duplicate run ids; list each once"
+                )
+    import torch
+
+    from wconv.models import create
+
+    grid = list(cells(params))
+    ids: set[str] = set()
+    for cell in grid:
+        if cell.run_id in ids:
+            raise UserError(
+                f"params: run id {cell.run_id} appears twice in the grid; remove the repeated "
+                f"value from {cell.study} (models, densities, kernel_sizes, seeds)"
+            )
+        ids.add(cell.run_id)
+    # A standard cell runs the same builder code as its weighted twin, minus the densities: it
+    # needs its own build only where the model has no weighted or learned cell (halves the cost).
+    covered = {(c.study, c.model, c.depth, c.kernel_size) for c in grid if c.conv != "standard"}
+    built: set[tuple[Any, ...]] = set()
+    for cell in grid:
+        if cell.conv == "standard" and (
+            (cell.study, cell.model, cell.depth, cell.kernel_size) in covered
+        ):
+            continue
+        config = _cell_config(params, cell)
+        source = "learned.init" if cell.conv == "learned" else "densities"
+        try:
+            if cell.conv != "standard":
+                size = cell.kernel_size
+                density_vectors(config["density"], (size, size), f"{cell.study}.{source}")
+            # Density values (checked just above) never decide whether a model builds; its shape
+            # does. So one build per shape covers every density of a model: 3x fewer builds.
+            key = (cell.study, cell.model, cell.depth, cell.conv, cell.kernel_size,
+                   _shape(cell.density))  # fmt: skip
+            if key in built:
+                continue
+            built.add(key)
+            options = dict(config["model_options"])
+            options.setdefault("kernel_size", cell.kernel_size)
+            build = partial(
+                create,
+                cell.model,
+                conv=cell.conv,
+                density=config["density"],
+                density_range=config["density_range"],
+                **options,
+            )
+            try:
+                with torch.device("meta"):
+                    build()
+            except (RuntimeError, NotImplementedError) as error:
+                # A builder that reads tensor values (e.g. a PSF bank made from data) cannot run on
+                # meta; those models are small, so build that one for real on the CPU.
+                if "meta" not in str(error):
+                    raise
+                build()
+        except (ValueError, TypeError, RuntimeError, NotImplementedError) as error:
+            reason = " ".join(str(error).split())
+            raise UserError(
+                f"params: run {cell.run_id}: the model does not build ({reason}); fix "
+                f"{cell.study}.{source} or {cell.study}.model_options.{cell.model}"
+            ) from None
+
+
 def run_config(params: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     """The full config of one run, as ``wconv train`` consumes it."""
-    cell = find_cell(params, run_id)
+    return _cell_config(params, find_cell(params, run_id))
+
+
+def _cell_config(params: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
+    run_id = cell.run_id
     section = params[cell.study]
     learned = section.get("learned", {}) or {}
     options = dict((section.get("model_options") or {}).get(cell.model, {}))

@@ -1,21 +1,35 @@
 # Everything the rules need from params.yaml, computed once: the validated settings of the chosen
 # preset, the grid's run ids, and helpers. Rules stay thin and hold no logic.
+import socket
 import sys
+import time
+from pathlib import Path
 
 from wconv.errors import UserError
 import json
 
+import yaml
+
 from wconv.study import PREFIX_TO_STUDY, resolve_params, run_config, run_ids
 
+PARAMS_FILE = "params.yaml"
+# Settings flow one way: params.yaml <- its preset <- --configfile files <- --config (later
+# wins; docs/cluster.md). Snakemake's own `config` cannot tell them apart (and a --configfile
+# replaces the Snakefile's configfile), so params.yaml is read here and the command-line layer
+# comes from Snakemake's settings. Jobs get these settings as files, never params.yaml again.
 try:
-    PARAMS = resolve_params(config, config.get("preset"))
+    with open(PARAMS_FILE) as handle:
+        PARAMS = resolve_params(
+            yaml.safe_load(handle) or {},
+            overrides=workflow.config_settings.overwrite_config,
+        )
 except UserError as error:
     raise WorkflowError(str(error)) from None
 
 PRESET = PARAMS.get("preset") or ""
-PARAMS_FILE = "params.yaml"
 # The rules call the CLI of the interpreter that runs Snakemake, so jobs find the same install
-# (SLURM jobs inherit it through the executor's job script).
+# (SLURM jobs inherit it through the executor's job script). Used as a global in shell commands
+# on purpose (`snakemake --lint` flags it): as a rule param, moving the venv would retrain all.
 WCONV = f"{sys.executable} -m wconv.cli"
 PRESET_ARG = f"--params {PARAMS_FILE}" + (f" --preset {PRESET}" if PRESET else "")
 DATA = PARAMS["paths"]["data"]
@@ -35,9 +49,17 @@ def resource(rule_name, key, default):
     return PARAMS.get("resources", {}).get(rule_name, {}).get(key, default)
 
 
+def scaled(rule_name, key, default):
+    # A retried job (time-out, out of memory, preemption) gets more on each attempt.
+    return lambda wildcards, attempt: resource(rule_name, key, default) * attempt
+
+
 def scaled_runtime(rule_name, default):
-    # A retried job (time-out, preemption, bad node) gets more time on each attempt.
-    return lambda wildcards, attempt: resource(rule_name, "runtime", default) * attempt
+    return scaled(rule_name, "runtime", default)
+
+
+def scaled_mem(rule_name, default):
+    return scaled(rule_name, "mem_mb", default)
 
 
 def prepared_stamp(study):
@@ -59,6 +81,25 @@ def run_settings(wildcards):
     return json.dumps({k: v for k, v in config.items() if k != "compute"}, sort_keys=True)
 
 
+def write_run_config(path, run_id):
+    # Written next to the run (temp file + rename: a killed job never leaves half a file) and
+    # handed to `wconv train --config`: the job trains exactly the settings Snakemake resolved.
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(yaml.safe_dump(run_config(PARAMS, run_id), sort_keys=True))
+    partial.replace(path)
+
+
+def start_train_job(job_config, log, run_id):
+    write_run_config(job_config, run_id)
+    # Appended, with a header per session: a retry keeps the first session's log (and the
+    # SIGTERM message that explains why it stopped).
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as handle:
+        handle.write(f"=== wconv train {run_id}: {socket.gethostname()}, {time.ctime()}\n")
+
+
 def run_metrics():
     return [f"{RUNS}/{run_id}/metrics.json" for run_id in RUN_IDS]
 
@@ -77,4 +118,10 @@ def coordgate_experiments():
 def report_outputs():
     # The run folders are targets themselves: a deleted run is retrained even though the
     # report that once read it still exists.
-    return [f"{RESULTS}/index.html", *run_metrics(), *coordgate_experiments()]
+    # summary.json too: DVC tracks it, and a copy DVC removed must be rewritten.
+    return [
+        f"{RESULTS}/index.html",
+        f"{RESULTS}/summary.json",
+        *run_metrics(),
+        *coordgate_experiments(),
+    ]

@@ -13,6 +13,6 @@ rule coordgate_experiment:
     threads: 1
     resources:
         runtime=scaled_runtime("train", 60),
-        mem_mb=resource("train", "mem_mb", 8000),
+        mem_mb=scaled_mem("train", 8000),
     shell:
         "{WCONV} coordgate {wildcards.experiment} {params.args} --out {params.out} > {log} 2>&1"

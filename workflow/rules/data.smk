@@ -5,12 +5,12 @@ rule prepare:
         f"{RESULTS}/logs/prepare/{{study}}.log",
     params:
         args=PRESET_ARG,
-        root=DATA,
+        root=lambda wildcards, output: Path(output.stamp).parent.parent,
         settings=data_settings,
     threads: resource("prepare", "cpus", 2)
     resources:
         runtime=scaled_runtime("prepare", 60),
-        mem_mb=resource("prepare", "mem_mb", 8000),
+        mem_mb=scaled_mem("prepare", 8000),
     shell:
         "{WCONV} data prepare-study {wildcards.study} {params.args} --root {params.root} "
         "--stamp {output.stamp} > {log} 2>&1"

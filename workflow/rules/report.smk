@@ -9,11 +9,13 @@ rule report:
         f"{RESULTS}/logs/report.log",
     params:
         args=PRESET_ARG,
+        # The runs root holds the inputs; the lint asks for a prefix derived from a file,
+        # which a list of run folders has none of.
         runs=RUNS,
-        out=RESULTS,
+        out=lambda wildcards, output: Path(output.summary).parent,
     threads: 1
     resources:
         runtime=scaled_runtime("report", 30),
-        mem_mb=resource("report", "mem_mb", 4000),
+        mem_mb=scaled_mem("report", 4000),
     shell:
         "{WCONV} report --runs {params.runs} --out {params.out} {params.args} > {log} 2>&1"

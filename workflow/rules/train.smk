@@ -8,13 +8,15 @@ rule train:
     log:
         f"{RESULTS}/logs/train/{{run}}.log",
     params:
-        args=PRESET_ARG,
         out=lambda wildcards: f"{RUNS}/{wildcards.run}",
+        # The resolved settings of this run, handed to the job as a file (write_run_config).
+        job_config=lambda wildcards: f"{RUNS}/{wildcards.run}/job-config.yaml",
         settings=run_settings,
     threads: resource("train", "cpus", 2)
     resources:
         runtime=scaled_runtime("train", 480),
-        mem_mb=resource("train", "mem_mb", 16000),
+        mem_mb=scaled_mem("train", 16000),
         gpu=resource("train", "gpu", 0),
-    shell:
-        "{WCONV} train {params.args} --run-id {wildcards.run} --out {params.out} > {log} 2>&1"
+    run:
+        start_train_job(params.job_config, log[0], wildcards.run)
+        shell("{WCONV} train --config {params.job_config} --out {params.out} >> {log} 2>&1")

@@ -31,7 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except ModuleNotFoundError as error:
+        # A library-only install (`pip install wconv`) lacks the study's stack the commands import.
+        if "--version" in (sys.argv[1:] if argv is None else argv):
+            print(f"wconv {__version__}")
+            return 0
+        print(
+            f"error: the wconv commands need the study extra, pip install 'wconv[study]' ({error})",
+            file=sys.stderr,
+        )
+        return 2
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             params=params,
             params_source=args.params,
             expected_run_ids=[*grid, *_expected(args.expected)],
+            allow_empty=args.allow_empty,
         )
     except (ValueError, UserError, OSError) as err:
         message = str(err).replace("\n", " ")  # one line, whatever the library wrote
@@ -86,5 +87,10 @@ def add_parser(subparsers: Any) -> None:
         type=Path,
         default=None,
         help="text file of further expected run ids, one a line (# comments allowed)",
+    )
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="replace an existing report even if the new one has fewer finished runs",
     )
     parser.set_defaults(func=run)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wconv.errors import UserError
 from wconv.report.status import STATES, grid_status
 from wconv.study import load_params, run_ids
 
@@ -29,6 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params, args.preset)
+    # Only an explicit --runs must exist: the default one is missing until the first run starts.
+    if args.runs is not None and not args.runs.is_dir():
+        raise UserError(f"--runs {args.runs}: no such folder; give the folder holding the runs")
     runs = args.runs or Path(params["paths"]["runs"])
     table = grid_status(runs, run_ids(params))
     counts = table["state"].value_counts()

@@ -38,7 +38,16 @@ def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         if not args.config.exists():
             raise UserError(f"run config {args.config} not found")
-        config = yaml.safe_load(args.config.read_text())
+        try:
+            config = yaml.safe_load(args.config.read_text())
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise UserError(
+                f"run config {args.config} is not valid YAML{line}; fix the file"
+            ) from None
+        if not isinstance(config, dict):
+            raise UserError(f"run config {args.config} must be a YAML mapping of run settings")
         if args.out is None:
             raise UserError("--out is required with --config")
         out = args.out

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import http.client
 import logging
+import lzma
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -271,6 +273,13 @@ def safe_extract(archive: Path, target: Path) -> Path:
                 f"{archive} is neither a tar nor a zip archive; delete it and download it again"
             )
         os.replace(tmp, target)
+    except (EOFError, tarfile.ReadError, zipfile.BadZipFile, zlib.error, lzma.LZMAError) as err:
+        # A checksum only proves the file is the one that was hashed, not that it is whole.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError(
+            f"cannot unpack {archive}: it is truncated or damaged ({type(err).__name__}: {err}); "
+            "delete it and download it again"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -3,16 +3,22 @@ workers, no per-sample Python; images stay uint8 on the device and are converted
 
 Randomness (the epoch's order and every augmentation draw) comes from one CPU
 ``torch.Generator`` seeded from ``(seed, epoch)``, so an epoch's batches are the same on CPU and
-GPU and a run resumed at epoch ``e`` sees exactly the batches it would have seen.
+GPU and a run resumed at epoch ``e`` sees exactly the batches it would have seen. All of an
+epoch's draws (order, flips, crop offsets) are made at once when iteration starts and reach the
+device in one copy (from pinned memory on CUDA), instead of three small pageable copies per batch;
+the flip is folded into the crop's gather indices, so a batch costs one gather.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+LAST_BATCH = ("keep", "drop", "pad")
 
 
 class DeviceBatches:
@@ -24,6 +30,13 @@ class DeviceBatches:
     flip (``flip``) and random crop after zero-padding by ``crop_padding`` pixels, identical for an
     input and its target image; then ``(x - mean) / std`` on the inputs only; float32 output,
     optionally ``channels_last``.
+
+    ``last_batch`` says what happens to a short last batch: ``"keep"`` (default) yields it short;
+    ``"drop"`` leaves it out (the ``drop_last=True`` of older callers); ``"pad"`` fills it up to
+    ``batch_size`` with the first samples of the same epoch's order, so those few samples are seen
+    twice that epoch. ``"drop"`` and ``"pad"`` give every batch the same shape, which CUDA graphs
+    (``torch.compile(mode="reduce-overhead")``) need to avoid recompiling or re-recording. Use
+    ``"pad"`` for training only: evaluation must keep ``"keep"`` so no sample counts twice.
     """
 
     def __init__(
@@ -41,6 +54,7 @@ class DeviceBatches:
         std: Sequence[float] | None = None,
         drop_last: bool = False,
         channels_last: bool = False,
+        last_batch: str | None = None,
     ) -> None:
         if inputs.ndim != 4:
             raise ValueError(f"inputs must be images (N, C, H, W), got shape {tuple(inputs.shape)}")
@@ -63,6 +77,12 @@ class DeviceBatches:
             raise ValueError(f"crop_padding must be >= 0, got {crop_padding}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
+        if last_batch is None:
+            last_batch = "drop" if drop_last else "keep"
+        elif last_batch not in LAST_BATCH:
+            raise ValueError(f"last_batch must be one of {LAST_BATCH}, got {last_batch!r}")
+        elif drop_last and last_batch != "drop":
+            raise ValueError(f"drop_last=True contradicts last_batch={last_batch!r}")
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std (or neither) for normalisation")
         self.device = torch.device(device)
@@ -73,7 +93,8 @@ class DeviceBatches:
         self.seed = seed
         self.flip = flip
         self.crop_padding = crop_padding
-        self.drop_last = drop_last
+        self.last_batch = last_batch
+        self.drop_last = last_batch == "drop"
         self.channels_last = channels_last
         self.mean = self.std = None
         if mean is not None and std is not None:
@@ -102,16 +123,57 @@ class DeviceBatches:
         state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2, dtype=np.uint32)
         return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def draws(self) -> EpochDraws:
+        """The current epoch's order, flips and crop offsets, on the CPU.
+
+        Drawn in a fixed sequence (order, then flips, then offsets) whether or not a transform is
+        on, so the order does not depend on which augmentations are enabled. The order has one
+        entry per yielded sample (``len(self) * batch_size`` with ``"pad"``; the dropped tail is
+        left out with ``"drop"``)."""
         gen = self._generator()
         n = len(self.inputs)
         order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
+        flips = torch.rand(n, generator=gen) < 0.5
+        offsets = torch.randint(0, 2 * self.crop_padding + 1, (n, 2), generator=gen)
+        rows = len(self) * self.batch_size
+        if self.last_batch == "pad" and rows > n:
+            # Wrap around the same epoch's order (as DistributedSampler pads its shards).
+            fill = rows - n
+            order = torch.cat([order, order[:fill]])
+            flips = torch.cat([flips, flips[:fill]])
+            offsets = torch.cat([offsets, offsets[:fill]])
+        rows = min(rows, len(order))
+        return EpochDraws(order[:rows], flips[:rows], offsets[:rows])
+
+    def _device_draws(self) -> EpochDraws:
+        draws = self.draws()
+        if self.device.type == "cpu":
+            return draws
+        # One host->device copy per epoch: the three draws packed into one int64 tensor, pinned
+        # so the copy is asynchronous and does not stage through pageable memory.
+        packed = torch.cat([draws.order[:, None], draws.flips[:, None].long(), draws.offsets], 1)
+        if self.device.type == "cuda":
+            packed = packed.pin_memory()
+        packed = packed.to(self.device, non_blocking=True)
+        return EpochDraws(packed[:, 0], packed[:, 1].bool(), packed[:, 2:])
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        draws = self._device_draws()
+        augment = self.flip or self.crop_padding > 0
         for b in range(len(self)):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            idx_dev = idx.to(self.device, non_blocking=True)
-            x = _to_float(self.inputs[idx_dev])
-            y = _to_float(self.targets[idx_dev]) if self.paired else self.targets[idx_dev]
-            x, y = self._augment(x, y, len(idx), gen)
+            part = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            idx = draws.order[part]
+            # Gather (and crop/flip) in the stored dtype, uint8 for most data: 4x fewer bytes
+            # moved than converting first, and zero padding is 0 in either dtype.
+            x, y = self.inputs[idx], self.targets[idx]
+            if augment:
+                flips = draws.flips[part] if self.flip else None
+                x = _crop_flip(x, draws.offsets[part], flips, self.crop_padding)
+                if self.paired:
+                    y = _crop_flip(y, draws.offsets[part], flips, self.crop_padding)
+            x = _to_float(x)
+            if self.paired:
+                y = _to_float(y)
             if self.mean is not None:
                 x = (x - self.mean) / self.std
             if self.channels_last:
@@ -120,25 +182,13 @@ class DeviceBatches:
                     y = y.contiguous(memory_format=torch.channels_last)
             yield x, y
 
-    def _augment(
-        self, x: torch.Tensor, y: torch.Tensor, size: int, gen: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        # Draws happen every batch (whether or not a transform is on) in a fixed order, so the
-        # stream of random numbers does not depend on which augmentations are enabled.
-        pad = self.crop_padding
-        flips = torch.rand(size, generator=gen) < 0.5
-        offsets = torch.randint(0, 2 * pad + 1, (size, 2), generator=gen)
-        if self.flip:
-            mask = flips.to(self.device, non_blocking=True).view(-1, 1, 1, 1)
-            x = torch.where(mask, x.flip(3), x)
-            if self.paired:
-                y = torch.where(mask, y.flip(3), y)
-        if pad > 0:
-            offsets = offsets.to(self.device, non_blocking=True)
-            x = _random_crop(x, offsets, pad)
-            if self.paired:
-                y = _random_crop(y, offsets, pad)
-        return x, y
+
+class EpochDraws(NamedTuple):
+    """One epoch's random draws: sample order (int64), flip flags (bool), crop (top, left)."""
+
+    order: torch.Tensor
+    flips: torch.Tensor
+    offsets: torch.Tensor
 
 
 def _to_float(t: torch.Tensor) -> torch.Tensor:
@@ -147,13 +197,21 @@ def _to_float(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.float32)
 
 
-def _random_crop(x: torch.Tensor, offsets: torch.Tensor, pad: int) -> torch.Tensor:
-    """Zero-pad by ``pad`` and cut each image back to its size at its own (top, left) offset,
-    with one gather for the whole batch."""
+def _crop_flip(
+    x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor | None, pad: int
+) -> torch.Tensor:
+    """Zero-pad by ``pad``, mirror the rows of ``flips`` horizontally and cut each image back to
+    its size at its own (top, left) offset, all in one gather for the whole batch.
+
+    Mirroring before padding and cropping equals reading the padded image's columns backwards
+    (the zero border is symmetric), so a flipped row's column index is ``W + 2p - 1 - (left + j)``
+    and no separate flipped copy of the batch is made."""
     b, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
+    padded = F.pad(x, (pad, pad, pad, pad)) if pad > 0 else x
     rows = (offsets[:, 0:1] + torch.arange(h, device=x.device)).view(b, 1, h, 1)
-    cols = (offsets[:, 1:2] + torch.arange(w, device=x.device)).view(b, 1, 1, w)
+    cols = offsets[:, 1:2] + torch.arange(w, device=x.device)
+    if flips is not None:
+        cols = torch.where(flips.view(b, 1), w + 2 * pad - 1 - cols, cols)
     batch = torch.arange(b, device=x.device).view(b, 1, 1, 1)
     channel = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
-    return padded[batch, channel, rows, cols]
+    return padded[batch, channel, rows, cols.view(b, 1, 1, w)]

@@ -104,7 +104,8 @@ def make_noise(cfg: Mapping[str, Any]) -> NoiseModel:
 
 
 def degrade(clean: np.ndarray, cfg: Mapping[str, Any], split: str, out: np.ndarray) -> None:
-    """Write the degraded version of uint8 images ``clean`` (N, C, H, W) into float32 ``out``."""
+    """Write the degraded version of uint8 images ``clean`` (N, C, H, W) into ``out`` (float32 or
+    float16: the noise is computed in float32 either way and rounded once on assignment)."""
     model = make_noise(cfg)
     for i in range(len(clean)):
         rng = np.random.default_rng([cfg["seed"], STREAMS[split], i])

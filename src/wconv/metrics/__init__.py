@@ -6,6 +6,7 @@ averaged over the set.
 """
 
 from wconv.metrics.classification import classification_metrics
+from wconv.metrics.identity import identity_metrics
 from wconv.metrics.image import IMAGE_METRICS, image_metrics
 
-__all__ = ["IMAGE_METRICS", "classification_metrics", "image_metrics"]
+__all__ = ["IMAGE_METRICS", "classification_metrics", "identity_metrics", "image_metrics"]

@@ -14,8 +14,9 @@ otherwise end as 1×1), so the last stage sees 2×2.  Strides change no weight, 
 equals torchvision's ``efficientnet_b0(num_classes=100)``: 4,135,648.
 
 ``conv="weighted"`` weights the stem and all sixteen depthwise convs (3×3 and 5×5 — depthwise convs
-are odd k×k convs like any other); a scalar density is broadcast to both rings of the 5×5s, a
-mapping ``{3: ..., 5: ...}`` sets them apart.  ``kernel_size`` sets the convs that are 3×3 in B0
+are odd k×k convs like any other); a scalar density or a 3×3 density ``[d]`` reaches both rings
+of the 5×5s as ``[d, d]`` (:func:`wconv.nn.weighted.fit_rings`), a mapping ``{3: ..., 5: ...}``
+sets them apart.  ``kernel_size`` sets the convs that are 3×3 in B0
 (stem and the depthwise convs of stages 1, 2, 4 and 7); the 5×5 ones stay.
 
 The paper reports that EfficientNet did not converge under its shared recipe (SGD lr 0.1, cosine

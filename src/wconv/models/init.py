@@ -10,6 +10,10 @@ def kaiming_init_(model: nn.Module) -> None:
     and weighted twins of one seed draw the same numbers in the same order: identical initial W.
     """
     for module in model.modules():
+        if any(p.is_meta for p in module.parameters(recurse=False)):
+            # A meta tensor has no values to draw (grid validation builds models on ``meta``), and
+            # torch runs random init on meta through slow Python decompositions: skip it.
+            continue
         if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             if module.bias is not None:
@@ -28,6 +32,7 @@ def identity_head_(head: nn.Module) -> None:
     noisy input being 21.0 dB). Zeroing it is the restoration analogue of NAFNet's β = γ = 0 and is
     identical for standard and weighted twins; the gradient of a zero weighted kernel is not zero.
     """
-    nn.init.zeros_(head.weight)
+    # nn.Module.__getattr__ is typed Tensor | Module: mypy cannot see a conv's weight and bias.
+    nn.init.zeros_(head.weight)  # type: ignore[arg-type]
     if head.bias is not None:
-        nn.init.zeros_(head.bias)
+        nn.init.zeros_(head.bias)  # type: ignore[arg-type]

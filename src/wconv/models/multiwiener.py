@@ -39,7 +39,7 @@ def gaussian_psfs(sigmas: Sequence[float], size: int, dims: int = 2) -> Tensor:
     r2 = sum(
         a**2 for a in torch.meshgrid(*([axis] * dims), indexing="ij")
     )  # squared distance from the centre
-    bank = torch.stack([torch.exp(-r2 / (2 * s**2)) for s in sigmas])
+    bank = torch.stack([torch.exp(-r2 / (2 * s**2)) for s in sigmas])  # type: ignore[arg-type]
     bank = bank / bank.flatten(1).sum(1).view(-1, *([1] * dims))
     return bank.float()
 
@@ -126,8 +126,8 @@ class MultiWienerNet(nn.Module):
         )  # fmt: skip
         self.residual = residual
         if residual:  # start as the identity, like the study's residual U-Nets
-            nn.init.zeros_(self.refiner.head.weight)
-            nn.init.zeros_(self.refiner.head.bias)
+            nn.init.zeros_(self.refiner.head.weight)  # type: ignore[arg-type]
+            nn.init.zeros_(self.refiner.head.bias)  # type: ignore[arg-type]
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.refiner(self.wiener(x))

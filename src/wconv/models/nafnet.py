@@ -196,7 +196,7 @@ class NAFNet(nn.Module):
             (
                 block.min_side * 2**level
                 for level, stage in enumerate(self.encoders)
-                for block in stage
+                for block in stage  # type: ignore[attr-defined]
             ),
             default=1,
         )

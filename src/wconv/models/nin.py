@@ -13,8 +13,9 @@ Weighted NiN (a decision, see docs/models.md): the two 5×5 convs and the 3×3 c
 weighted; the 1×1 convs never are.  A 5×5 density has two rings, so the density given to
 ``create`` reaches the layers through :class:`~wconv.nn.ConvFactory` as:
 
-- a scalar ``d`` is broadcast to every ring: the 3×3 conv gets ``a = [d, 1, d]`` and the 5×5 convs
-  ``a = [d, d, 1, d, d]`` (the paper reports one density for NiN, so this is its reading);
+- a scalar ``d`` or a 3×3 density ``[d]`` (what a study cell gives) reaches every ring: the 3×3
+  conv gets ``a = [d, 1, d]`` and the 5×5 convs ``a = [d, d, 1, d, d]`` (the paper reports one
+  density for NiN, so this is its reading; the rule is :func:`wconv.nn.weighted.fit_rings`);
 - a mapping ``{3: [d1], 5: [d1, d2]}`` sets each size on its own, and ``{3: [d], 5: [1.0, 1.0]}``
   leaves the 5×5 convs standard (the paper's "only 3×3 kernels" reading).
 

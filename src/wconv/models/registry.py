@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
 from wconv.nn import ConvFactory, conv_factory
+from wconv.nn.weighted import ConvKind
 
 Builder = Callable[..., nn.Module]
 _REGISTRY: dict[str, Builder] = {}
@@ -58,7 +59,9 @@ def create(
     builder; an option it does not take is an error listing the ones it does.
     """
     _check_name(name)
-    factory = conv if isinstance(conv, ConvFactory) else conv_factory(conv, density, density_range)
+    # conv_factory checks the kind at run time (one-line error for a typo).
+    kind = cast(ConvKind, conv)
+    factory = conv if isinstance(conv, ConvFactory) else conv_factory(kind, density, density_range)
     builder = _REGISTRY[name]
     accepted = [p for p in inspect.signature(builder).parameters if p != "conv"]
     unknown = sorted(set(options) - set(accepted))

@@ -13,10 +13,18 @@ class SmallCNN(nn.Module):
     """Three conv-BN-ReLU stages (widths w, 2w, 4w; max-pool between), global pool, linear head."""
 
     def __init__(
-        self, conv: ConvFactory, num_classes: int, in_channels: int, width: int, kernel_size: int
+        self,
+        conv: ConvFactory,
+        num_classes: int,
+        in_channels: int,
+        width: int,
+        kernel_size: int,
+        input_pool: int = 1,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
+        # The embedded digits are 8x8 images scaled to 32x32: averaging 2x2 first loses nothing
+        # they hold and makes every conv 4x cheaper, which is what lets the demo run many seeds.
+        layers: list[nn.Module] = [nn.AvgPool2d(input_pool)] if input_pool > 1 else []
         channels = in_channels
         for stage, out in enumerate((width, 2 * width, 4 * width)):
             if stage:
@@ -42,6 +50,8 @@ def small_cnn(
     in_channels: int = 3,
     width: int = 16,
     kernel_size: int = 3,
+    input_pool: int = 1,
 ) -> nn.Module:
-    """A ~25k-parameter CNN (width 16) that trains in seconds on CPU."""
-    return SmallCNN(conv, num_classes, in_channels, width, kernel_size)
+    """A ~25k-parameter CNN (width 16) that trains in seconds on CPU; ``input_pool`` > 1
+    average-pools the input by that factor before the first conv."""
+    return SmallCNN(conv, num_classes, in_channels, width, kernel_size, input_pool)

@@ -35,7 +35,7 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, list[slice]]:
     coordinate 0 for the CoordGate/CoordConv layers; zero padding has a deterministic backward on
     every device.
     """
-    pads: list[int] = []
+    pads: list[tuple[int, int]] = []
     crop: list[slice] = [slice(None), slice(None)]
     for side in x.shape[2:]:
         extra = padded_side(side, multiple, 1) - side
@@ -151,8 +151,8 @@ class UNet(nn.Module):
         if residual:
             # A zero output conv makes the residual net start as the identity (output = blurred
             # input) instead of input + random features, which it first has to unlearn.
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+            nn.init.zeros_(self.head.weight)  # type: ignore[arg-type]
+            nn.init.zeros_(self.head.bias)  # type: ignore[arg-type]
 
     def forward(self, x: Tensor) -> Tensor:
         padded, crop = pad_to_multiple(x, 2**self.depth)

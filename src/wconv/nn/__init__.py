@@ -14,6 +14,7 @@ from wconv.nn.weighted import (
     fold,
     is_weighted,
     project_densities_,
+    ranged_layers,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "fold",
     "is_weighted",
     "project_densities_",
+    "ranged_layers",
 ]

@@ -23,7 +23,7 @@ weighted and learned-density kinds, and in 1D/2D/3D (``conv.dims``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -85,7 +85,7 @@ def coordinate_grid(
     )
 
 
-def _check_choice(name: str, value: str, options: dict[str, object], layer: str) -> None:
+def _check_choice(name: str, value: str, options: Mapping[str, object], layer: str) -> None:
     if value not in options:
         raise ValueError(f"{layer}: unknown {name} {value!r}; choose one of {sorted(options)}")
 
@@ -111,6 +111,19 @@ class CoordGate(nn.Module):
 
     At construction the last MLP layer's bias is set so that the gate starts near 1 (see
     :meth:`reset_encoder`): the layer starts close to a plain conv and learns where to deviate.
+
+    Shapes: input ``(N, in_channels, *spatial)``, output ``(N, out_channels, *spatial)`` (any
+    spatial size: the coordinates are regenerated per size); the gate is
+    ``(1, filters, *spatial)``.
+
+    Examples:
+        >>> import torch
+        >>> from wconv.nn import CoordGate, conv_factory
+        >>> layer = CoordGate(3, 8, 3, conv=conv_factory("weighted", density=0.8))
+        >>> layer(torch.randn(2, 3, 32, 24)).shape
+        torch.Size([2, 8, 32, 24])
+        >>> layer.gate((32, 24), torch.empty(0)).shape
+        torch.Size([1, 8, 32, 24])
     """
 
     def __init__(
@@ -174,10 +187,10 @@ class CoordGate(nn.Module):
         :func:`wconv.models.init.kaiming_init_`, which would zero that bias and shut the gate)."""
         for module in self.encoder:
             if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+                module.reset_parameters()  # type: ignore[operator]
         last = self.encoder[-1]
         with torch.no_grad():
-            last.bias.fill_(0.0 if self.gate_name == "sigmoid" else 1.0)
+            last.bias.fill_(0.0 if self.gate_name == "sigmoid" else 1.0)  # type: ignore[operator]
 
     def gate(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
         """The gate ``g(C)`` of shape ``(1, filters, *shape)`` (independent of the batch)."""
@@ -195,7 +208,20 @@ class CoordGate(nn.Module):
 
 class CoordConv(nn.Module):
     """``y = conv_k([x, C])``: the normalised coordinate channels (one per spatial axis, in
-    [-1, 1]) concatenated to the input of a 'same' convolution (CoordConv, Liu et al. 2018)."""
+    [-1, 1]) concatenated to the input of a 'same' convolution (CoordConv, Liu et al. 2018).
+
+    Shapes: input ``(N, in_channels, *spatial)``, output ``(N, out_channels, *spatial)``; the
+    convolution sees ``in_channels + conv.dims`` channels.
+
+    Examples:
+        >>> import torch
+        >>> from wconv.nn import CoordConv, conv_factory
+        >>> layer = CoordConv(1, 4, 5, conv=conv_factory(dims=1))
+        >>> layer(torch.randn(2, 1, 50)).shape
+        torch.Size([2, 4, 50])
+        >>> layer.conv.in_channels
+        2
+    """
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import torch
 from torch import Tensor, nn
@@ -65,7 +65,7 @@ def density_vectors(
                 f"size {kernel_size[0]} needs {rings[0]} (outer ring first), "
                 f"e.g. {[0.9] * rings[0]}"
             )
-        per_axis = [[float(v) for v in density] for _ in rings]
+        per_axis = [[float(v) for v in density] for _ in rings]  # type: ignore[arg-type]
         isotropic = True
     else:
         if len(density) != len(rings):
@@ -106,7 +106,14 @@ def density_matrix(per_axis: Sequence[Tensor]) -> Tensor:
     return phi
 
 
-class _WeightedConvMixin:
+if TYPE_CHECKING:
+    # The mixin always sits before an nn.ConvNd in the MRO; tell the type checker so.
+    _MixinBase = nn.modules.conv._ConvNd
+else:
+    _MixinBase = object
+
+
+class _WeightedConvMixin(_MixinBase):
     """Shared logic of :class:`WeightedConv1d`, :class:`WeightedConv2d`, :class:`WeightedConv3d`."""
 
     weight: Tensor
@@ -114,7 +121,7 @@ class _WeightedConvMixin:
     density: Tensor
     kernel_size: tuple[int, ...]
     _dims: int
-    _plain: type[nn.Module]
+    _plain: Callable[..., nn.modules.conv._ConvNd]  # nn.Conv1d / 2d / 3d
 
     def __init__(
         self,
@@ -126,7 +133,7 @@ class _WeightedConvMixin:
     ) -> None:
         """The arguments of ``nn.ConvNd`` plus the density (fixed or ``learnable``, optionally
         kept inside ``density_range``)."""
-        self._plain.__init__(self, *args, **kwargs)
+        self._plain.__init__(self, *args, **kwargs)  # type: ignore[call-arg]
         self._init_density(density, learnable, density_range)
 
     def _init_density(
@@ -227,14 +234,14 @@ class _WeightedConvMixin:
         )
         with torch.no_grad():
             conv.weight.copy_(self.weighted_weight())
-            if self.bias is not None:
+            if self.bias is not None and conv.bias is not None:
                 conv.bias.copy_(self.bias)
         return conv
 
     @classmethod
     def from_conv(
         cls,
-        conv: nn.Module,
+        conv: nn.modules.conv._ConvNd,
         density: DensitySpec = 1.0,
         learnable: bool = False,
         density_range: tuple[float, float] | None = None,
@@ -258,28 +265,84 @@ class _WeightedConvMixin:
         )
         with torch.no_grad():
             twin.weight.copy_(conv.weight)
-            if conv.bias is not None:
+            if conv.bias is not None and twin.bias is not None:
                 twin.bias.copy_(conv.bias)
         twin.train(conv.training)
         return twin
 
 
 class WeightedConv1d(_WeightedConvMixin, nn.Conv1d):
-    """``nn.Conv1d`` with kernel ``W ∘ a``, ``a = [d, 1, flip(d)]`` (see module docstring)."""
+    """``nn.Conv1d`` with kernel ``W ∘ a``, ``a = [d, 1, flip(d)]`` (see module docstring).
+
+    ``y = conv1d(x, W ∘ a) + b``; the arguments are those of ``nn.Conv1d`` plus ``density``
+    (``d``, outer ring first), ``learnable`` and ``density_range``.
+
+    Shapes: input ``(N, C_in, L)``, output ``(N, C_out, L_out)`` exactly as ``nn.Conv1d``;
+    ``weight`` ``(C_out, C_in / groups, k)``; the density has ``(k - 1) / 2`` values.
+
+    Examples:
+        >>> import torch
+        >>> from wconv.nn import WeightedConv1d
+        >>> conv = WeightedConv1d(2, 4, 5, padding=2, density=[0.25, 0.5])
+        >>> conv.phi()
+        tensor([0.2500, 0.5000, 1.0000, 0.5000, 0.2500])
+        >>> conv(torch.randn(8, 2, 100)).shape
+        torch.Size([8, 4, 100])
+    """
 
     _dims = 1
     _plain = nn.Conv1d
 
 
 class WeightedConv2d(_WeightedConvMixin, nn.Conv2d):
-    """``nn.Conv2d`` with kernel ``W ∘ (a_h a_wᵀ)``, ``a = [d, 1, flip(d)]`` (module docstring)."""
+    """``nn.Conv2d`` with kernel ``W ∘ (a_h a_wᵀ)``, ``a = [d, 1, flip(d)]`` (module docstring).
+
+    ``y = conv2d(x, W ∘ Φ) + b`` with ``Φ = a_h a_wᵀ``; the arguments are those of ``nn.Conv2d``
+    plus ``density`` (a scalar, ``d`` outer ring first, or one ``d`` per axis), ``learnable``
+    (``d`` becomes a parameter) and ``density_range`` (kept by :meth:`project_density_`).
+
+    Shapes: input ``(N, C_in, H, W)``, output ``(N, C_out, H_out, W_out)`` exactly as
+    ``nn.Conv2d``; ``weight`` ``(C_out, C_in / groups, k_h, k_w)`` and ``Φ`` ``(k_h, k_w)``.
+
+    Examples:
+        >>> import torch
+        >>> from wconv.nn import WeightedConv2d
+        >>> conv = WeightedConv2d(3, 8, 3, padding=1, density=0.5)
+        >>> conv.phi()
+        tensor([[0.2500, 0.5000, 0.2500],
+                [0.5000, 1.0000, 0.5000],
+                [0.2500, 0.5000, 0.2500]])
+        >>> x = torch.randn(2, 3, 16, 16)
+        >>> conv(x).shape
+        torch.Size([2, 8, 16, 16])
+        >>> torch.allclose(conv.fold()(x), conv(x), atol=1e-6)
+        True
+    """
 
     _dims = 2
     _plain = nn.Conv2d
 
 
 class WeightedConv3d(_WeightedConvMixin, nn.Conv3d):
-    """``nn.Conv3d`` with kernel ``W ∘ (a_d ⊗ a_h ⊗ a_w)``, ``a = [d, 1, flip(d)]``."""
+    """``nn.Conv3d`` with kernel ``W ∘ (a_d ⊗ a_h ⊗ a_w)``, ``a = [d, 1, flip(d)]``.
+
+    ``y = conv3d(x, W ∘ Φ) + b``; the arguments are those of ``nn.Conv3d`` plus ``density``,
+    ``learnable`` and ``density_range`` (as :class:`WeightedConv2d`).
+
+    Shapes: input ``(N, C_in, D, H, W)``, output ``(N, C_out, D_out, H_out, W_out)`` exactly as
+    ``nn.Conv3d``; ``Φ`` has the kernel's shape ``(k_d, k_h, k_w)``.
+
+    Examples:
+        >>> import torch
+        >>> from wconv.nn import WeightedConv3d
+        >>> conv = WeightedConv3d(1, 2, 3, padding=1, density=0.5)
+        >>> conv.phi()[0]
+        tensor([[0.1250, 0.2500, 0.1250],
+                [0.2500, 0.5000, 0.2500],
+                [0.1250, 0.2500, 0.1250]])
+        >>> conv(torch.randn(1, 1, 4, 8, 8)).shape
+        torch.Size([1, 2, 4, 8, 8])
+    """
 
     _dims = 3
     _plain = nn.Conv3d
@@ -293,12 +356,31 @@ _TWINS: dict[type[nn.Module], type[_WeightedConvMixin]] = {
 WEIGHTED_TYPES = tuple(_TWINS.values())
 
 
-def is_weighted(module: nn.Module) -> bool:
+def is_weighted(module: nn.Module) -> TypeGuard[_WeightedConvMixin]:
     return isinstance(module, WEIGHTED_TYPES)
 
 
+def fit_rings(vector: Sequence[float], rings: int) -> list[float]:
+    """A ring density ``d`` (outer ring first) fitted to a kernel with ``rings`` rings.
+
+    The rule for models that mix kernel sizes (one study density, e.g. NiN's 0.9 for its 3×3 and
+    5×5 convs): ring ``r`` (counted from the centre) keeps its value, rings beyond the given ones
+    repeat the outermost value.  So ``[0.9]`` becomes ``[0.9, 0.9]`` on a 5×5 (as a scalar does),
+    ``[0.1, 0.9]`` becomes ``[0.1, 0.1, 0.9]`` on a 7×7 and ``[0.9]`` on a 3×3.
+    """
+    values = [float(v) for v in vector]
+    if rings <= len(values):
+        return values[len(values) - rings :]
+    return [values[0]] * (rings - len(values)) + values
+
+
 def _density_for(density: DensitySpec | Mapping[int, DensitySpec], kernel: Sequence[int]) -> Any:
-    """Pick the density for one kernel: a mapping is keyed by the largest kernel side."""
+    """Pick the density for one kernel of a model.
+
+    A mapping is keyed by the largest kernel side (explicit: a missing side is an error).  A single
+    ring vector on a square kernel of another size is fitted by :func:`fit_rings`; scalars and
+    per-axis densities are passed on as they are (the layer checks them).
+    """
     if isinstance(density, Mapping):
         side = max(kernel)
         if side not in density:
@@ -306,6 +388,14 @@ def _density_for(density: DensitySpec | Mapping[int, DensitySpec], kernel: Seque
                 f"no density given for kernel size {side}; the mapping has {sorted(density)}"
             )
         return density[side]
+    vector = density.detach().cpu().tolist() if isinstance(density, Tensor) else density
+    if (
+        isinstance(vector, Sequence)
+        and len(vector) > 0
+        and all(isinstance(v, int | float) for v in vector)
+        and len(set(kernel)) == 1
+    ):
+        return fit_rings(vector, (kernel[0] - 1) // 2)  # type: ignore[arg-type]
     return density
 
 
@@ -334,14 +424,28 @@ def convert(
     """Replace, in place, every plain ``nn.ConvNd`` with an odd kernel > 1 by its weighted twin.
 
     Weights and biases are kept.  ``density`` may be a mapping from kernel side to density for
-    models that mix kernel sizes; ``skip_depthwise`` leaves ``groups == in_channels`` convs alone
+    models that mix kernel sizes; a single ring vector is fitted to each kernel by
+    :func:`fit_rings`; ``skip_depthwise`` leaves ``groups == in_channels`` convs alone
     and ``include(name, module)`` filters further.  1×1 and even kernels are never converted.
     Returns the number of layers converted.
+
+    Examples:
+        >>> from torch import nn
+        >>> from wconv.nn import convert, count_weighted, fold
+        >>> model = nn.Sequential(
+        ...     nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 5, groups=8)
+        ... )
+        >>> convert(model, density=0.9)  # the 1×1 conv stays plain
+        2
+        >>> fold(model), count_weighted(model)
+        (2, 0)
     """
 
     def swap(name: str, module: nn.Module) -> nn.Module | None:
         twin = _TWINS.get(type(module))
-        if twin is None or not _is_weightable(module.kernel_size):
+        if twin is None or not isinstance(module, nn.modules.conv._ConvNd):
+            return None
+        if not _is_weightable(module.kernel_size):
             return None
         if skip_depthwise and module.groups > 1 and module.groups == module.in_channels:
             return None
@@ -359,11 +463,21 @@ def fold(model: nn.Module) -> int:
     return _replace_modules(model, lambda _, m: m.fold() if is_weighted(m) else None)
 
 
-def project_densities_(model: nn.Module) -> None:
-    """Keep every learned density in its range (call after each optimizer step)."""
-    for module in model.modules():
-        if is_weighted(module):
-            module.project_density_()
+def ranged_layers(model: nn.Module) -> list[_WeightedConvMixin]:
+    """The weighted layers of ``model`` whose density has a range: the only ones
+    :func:`project_densities_` has to touch. Build it once and pass it every step."""
+    return [m for m in model.modules() if is_weighted(m) and m.density_range is not None]
+
+
+def project_densities_(model: nn.Module | Sequence[_WeightedConvMixin]) -> None:
+    """Keep every learned density in its range (call after each optimizer step).
+
+    ``model``: the model (walked on every call) or the list of :func:`ranged_layers`, which skips
+    the walk over every module and the layers without a range (a per-step cost in the
+    training loop: ResNet-56 has ~170 modules, of which only the learned convs need clamping)."""
+    layers = ranged_layers(model) if isinstance(model, nn.Module) else model
+    for module in layers:
+        module.project_density_()
 
 
 def count_weighted(model: nn.Module) -> int:
@@ -375,7 +489,9 @@ class ConvFactory:
     """Builds the convolutions of a model: ``factory(in, out, kernel_size, **conv_kwargs)``.
 
     ``kind`` is ``standard`` (plain ``nn.ConvNd``), ``weighted`` (fixed density) or ``learned``
-    (density is a parameter, initialised from ``density``).  Kernels that cannot carry a density
+    (density is a parameter, initialised from ``density``).  ``density`` is a mapping by kernel
+    side or one density for every kernel (a ring vector is fitted by :func:`fit_rings`, so
+    one value serves a model's 3×3 and 5×5 convs).  Kernels that cannot carry a density
     (1×1, even sides) are plain convs for every kind, so the three kinds of one model share their
     parameter layout and, for the same seed, their initial weights.
     """

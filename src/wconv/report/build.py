@@ -13,6 +13,7 @@ unreadable run files are reported as warnings and on the page.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -43,6 +44,7 @@ from wconv.report.status import scan_runs
 from wconv.report.tables import (
     Table,
     classification_table,
+    deblurring_table,
     denoising_table,
     density_search_table,
     status_table,
@@ -142,6 +144,27 @@ def summarise_report(
                     )
                 }
     summary["timing"] = timing
+    # CoordGate deblurring, keyed model/L<depth>/<conv>; "identity" is the blurred input.
+    deblurring: dict[str, Any] = {}
+    if "coordgate_deblurring" in tables:
+        for row in tables["coordgate_deblurring"].data.to_dict("records"):
+            if row["n"] == 0 and row.get("n_diverged", 0) == 0:
+                continue
+            if row["model"] == "identity":
+                key = "identity"
+            else:
+                conv = (
+                    row["conv"] if row["conv"] == "standard" else f"{row['conv']}-d{row['density']}"
+                )
+                depth = row["depth"]  # NaN-padded to float by the identity row
+                level = f"L{int(depth)}/" if _clean(depth) is not None else ""
+                key = f"{row['model']}/{level}{conv}"
+            deblurring[key] = {
+                name: _clean(value)
+                for name, value in row.items()
+                if name not in ("model", "depth", "conv")
+            }
+    summary["deblurring"] = deblurring
     return summary
 
 
@@ -167,6 +190,29 @@ def _section_of(plot: Plot) -> str:
     return "classification" if "confusion" in plot.stem else "denoising"
 
 
+def _finished(status: pd.DataFrame) -> int:
+    return int(status["state"].isin(["done", "diverged"]).sum()) if len(status) else 0
+
+
+def _finished_runs(summary: Path) -> int:
+    """Finished (done + diverged) runs in an existing ``summary.json``; 0 if none or unreadable."""
+    try:
+        runs = json.loads(summary.read_text())["runs"]
+        return int(runs.get("done", 0)) + int(runs.get("diverged", 0))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0
+
+
+def _remove_stale_figures(folder: Path, kept: list[Path]) -> None:
+    """Delete figure files this report did not write: they show runs no longer in its tables."""
+    if not folder.is_dir():
+        return
+    keep = {path.resolve() for path in kept}
+    for path in folder.iterdir():
+        if path.suffix in (".png", ".svg") and path.resolve() not in keep:
+            path.unlink(missing_ok=True)
+
+
 def build_report(
     runs_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -176,14 +222,20 @@ def build_report(
     expected_run_ids: Iterable[str] = (),
     options: ReportOptions | None = None,
     published: Published | None = None,
+    allow_empty: bool = False,
 ) -> Report:
     """Rebuild every report output under ``out_dir`` from the run folders under ``runs_dir``.
 
     ``params`` are the study's effective settings (shown on the page, linked to the file
     ``params_source``); ``expected_run_ids`` let the grid status list cells that have not started;
     ``options`` default to the ``report:`` section of ``params``, else to ``ReportOptions()``.
+    A missing ``runs_dir`` is a ``ValueError``, and so is a report with fewer finished runs than
+    the ``summary.json`` already in ``out_dir`` (a mistyped folder must not wipe results) unless
+    ``allow_empty``.  Figures of the previous report that this one does not draw are removed.
     """
     runs, out = Path(runs_dir), Path(out_dir)
+    if not runs.is_dir():
+        raise ValueError(f"--runs {runs}: no such folder; give the folder holding the run folders")
     options = options or options_from_params(params)
     shown = None
     if params is not None:
@@ -192,6 +244,12 @@ def build_report(
     published = published or load_published()
     expected = list(expected_run_ids)
     status, records = scan_runs(runs, expected)
+    before, now = _finished_runs(out / "summary.json"), _finished(status)
+    if now < before and not allow_empty:
+        raise ValueError(
+            f"{out} reports {before} finished runs but {runs} has only {now}; check --runs, "
+            "or pass --allow-empty to replace the report anyway"
+        )
     warnings = [
         f"{row['run_id']}: {row['detail']}"
         for row in status.to_dict("records")
@@ -204,6 +262,7 @@ def build_report(
         denoising_table(records, published, options, expected),
         timing_table("denoising", records, published, expected),
         density_search_table(records, options),
+        deblurring_table(records, options),
         status_table(status, runs),
     ]
     tables = {table.key: table for table in built}
@@ -226,6 +285,7 @@ def build_report(
             PlotFiles(plot.title, plot.caption, png, svg)
         )
 
+    _remove_stale_figures(out / "figures", figures)
     summary = summarise_report(tables, status, published.label)
     write_json(out / "summary.json", summary)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

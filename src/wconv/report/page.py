@@ -101,7 +101,9 @@ def render_index(
         "<code>wconv report</code>; shaded columns headed "
         f"<em>{html.escape(published.label)}</em> are copied from the paper for comparison "
         "and were not measured here. Densities are chosen on the validation split; the test "
-        "split is reported once.</p>"
+        "split is reported once. Each standard-vs-weighted difference Δ is given with its 95% "
+        "confidence interval across seeds: the interval, not p alone, says how large the effect "
+        "is and whether it could be zero.</p>"
     )
 
     def tables_for(*keys: str) -> list[str]:
@@ -121,7 +123,11 @@ def render_index(
         _section("classification", "Classification (Tables 3–4, Fig. 1)", classification),
         _section("denoising", "Denoising (Tables 5–6, Figs. 2–3)", denoising),
         _section("density", "Density search", tables_for("density_search") + plots_for("density")),
-        _section("coordgate", "CoordGate: spatially-varying deblurring", plots_for("coordgate")),
+        _section(
+            "coordgate",
+            "CoordGate: spatially-varying deblurring",
+            tables_for("coordgate_deblurring") + plots_for("coordgate"),
+        ),
         _section("status", "Grid status and run folders", tables_for("grid_status")),
     ]
     if params is not None:

@@ -7,10 +7,13 @@ Decisions (also printed under the tables):
 * the weighted density of a model is the one whose *validation* metric, averaged over its seeds,
   is best; its *test* numbers are reported (the test set never picks anything);
 * standard vs weighted is compared seed by seed (same seed = same initial weights and data order):
-  Δ is the mean of the paired differences and p the two-sided paired t-test
-  (``scipy.stats.ttest_rel``), undefined for fewer than 2 pairs.  The Wilcoxon signed-rank test is
-  added from ``wilcoxon_min_n`` pairs on (default 6): with 5 pairs or fewer its exact two-sided p
-  can never be below 0.0625, so it could not reject at 5 % and would only add noise to the table.
+  Δ is the mean of the paired differences, given with its 95 % confidence interval from the t
+  distribution with n − 1 degrees of freedom (Δ ± t₀.₉₇₅ · s/√n, s the std of the differences),
+  and p the two-sided paired t-test (``scipy.stats.ttest_rel``); both undefined for fewer than 2
+  pairs.  The interval says how large the effect may be, which p alone does not.
+  The Wilcoxon signed-rank test is added from ``wilcoxon_min_n`` pairs on (default 6): with 5
+  pairs or fewer its exact two-sided p can never be below 0.0625, so it could not reject at 5 %
+  and would only add noise to the table.
 """
 
 from __future__ import annotations
@@ -50,6 +53,19 @@ class Paired:
     n_pairs: int
     p_ttest: float
     p_wilcoxon: float
+    ci_low: float = math.nan  # 95 % t interval of the mean paired difference
+    ci_high: float = math.nan
+
+
+def mean_ci(differences: Iterable[float], level: float = 0.95) -> tuple[float, float]:
+    """Two-sided t confidence interval of the mean of ``differences``; NaN below 2 values."""
+    array = np.asarray(list(differences), dtype=float)
+    n = int(array.size)
+    if n < 2:
+        return math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * array.std(ddof=1) / math.sqrt(n))
+    mean = float(array.mean())
+    return mean - half, mean + half
 
 
 def summarise(values: Iterable[float]) -> Summary:
@@ -82,7 +98,8 @@ def paired_test(
             p_t = float(stats.ttest_rel(b, a).pvalue)
         if n >= max(wilcoxon_min_n, 1) and np.any(b != a):
             p_w = float(stats.wilcoxon(b, a).pvalue)
-    return Paired(delta, n, p_t, p_w)
+    low, high = mean_ci(b - a)
+    return Paired(delta, n, p_t, p_w, low, high)
 
 
 def by_seed(frame: pd.DataFrame, column: str) -> dict[int, float]:

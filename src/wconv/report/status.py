@@ -4,9 +4,10 @@ States, first match wins:
 
 * ``done`` — ``metrics.json`` with status ok / stopped_early; ``diverged`` — status diverged;
 * ``corrupt`` — a ``metrics.json`` (or ``.lock``) that cannot be read or disagrees with the run id;
-* ``failed`` — a ``failed`` marker file, or a ``.lock`` whose process is dead on this host;
-* ``running`` — a ``.lock`` whose pid is alive on this host, or that names another host and a SLURM
-  job (we cannot look at other hosts' processes; the detail column says it was not checked);
+* ``failed`` — a ``failed`` marker file, or a ``.lock`` whose holder is gone (dead pid on this
+  host; another host's heartbeat, the lock's mtime, older than ``STALE_AFTER_S``);
+* ``running`` — a ``.lock`` whose pid is alive on this host, or whose heartbeat from another host
+  is fresh (we cannot look at other hosts' processes);
 * ``interrupted`` — the folder exists without lock or metrics (e.g. a stopped job that left its
   last checkpoint; rerunning resumes it);
 * ``not started`` — an expected run id without a folder.
@@ -14,6 +15,7 @@ States, first match wins:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -34,6 +36,7 @@ from wconv.report.runs import (
     read_metrics,
     run_record,
 )
+from wconv.runfolder import describe, holder_gone, read_holder, short_host, sidecar
 
 STATES: tuple[str, ...] = (
     "done",
@@ -61,38 +64,16 @@ STATUS_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _short(host: str) -> str:
-    return host.split(".", 1)[0].lower()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def _lock_state(lock: Path) -> tuple[str, str]:
-    try:
-        info = read_json(lock)
-        if not isinstance(info, Mapping):
-            raise ValueError(f"{lock}: expected a JSON object")
-        pid = int(info.get("pid") or 0)
-    except (ValueError, TypeError, OSError) as err:
-        return "corrupt", f"unreadable lock: {err}"
-    host = str(info.get("host") or "")
-    job = info.get("slurm_job_id")
-    started = info.get("started") or "?"
-    if host and _short(host) != _short(socket.gethostname()):
-        if job:
-            return "running", f"SLURM job {job} on {host} since {started} (not checked from here)"
-        return "running", f"pid {pid} on {host} since {started} (other host, not checked)"
-    if pid > 0 and _pid_alive(pid):
-        return "running", f"pid {pid} alive since {started}"
-    return "failed", f"stale lock: pid {pid} is gone (started {started}); rerun to resume"
+    info = read_holder(lock)
+    if not info:
+        return "corrupt", f"unreadable lock {lock}"
+    holder = describe(info)
+    if holder_gone(lock, info):
+        return "failed", f"stale lock: {holder} is gone; rerun to resume"
+    if short_host(str(info.get("host") or "")) != short_host(socket.gethostname()):
+        return "running", f"{holder}, heartbeat fresh (other host, pid not checked)"
+    return "running", f"{holder}, alive"
 
 
 def run_state(folder: Path, run_id: RunId) -> tuple[str, str, dict[str, Any] | None]:
@@ -131,18 +112,32 @@ def _configured_epochs(folder: Path) -> int | None:
     return int(epochs) if isinstance(epochs, int) else None
 
 
+def _checkpoint_epochs(folder: Path) -> int | None:
+    """Epochs done per the last checkpoint's sidecar: the engine resumes from that, so it is
+    the truth when history.csv has a row more (killed between the two writes) or was lost."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        info = read_json(sidecar(folder / "checkpoints" / "last.pt"))
+        if isinstance(info, Mapping) and isinstance(info.get("epoch"), int):
+            return int(info["epoch"])
+    return None
+
+
 def _progress(folder: Path) -> tuple[int | None, float]:
+    epochs = _checkpoint_epochs(folder)
     history = folder / "history.csv"
     if not history.is_file():
-        return None, math.nan
+        return epochs, math.nan
     try:
         frame = read_history(history)
     except ValueError:
-        return None, math.nan
+        return epochs, math.nan
+    if epochs is not None:
+        frame = frame.iloc[:epochs]
     if "val_metric" not in frame.columns or frame.empty:
-        return len(frame), math.nan
+        return len(frame) if epochs is None else epochs, math.nan
     # val_metric is the study's main validation metric (accuracy, PSNR): higher is better.
-    return len(frame), float(pd.to_numeric(frame["val_metric"], errors="coerce").max())
+    best = float(pd.to_numeric(frame["val_metric"], errors="coerce").max())
+    return len(frame) if epochs is None else epochs, best
 
 
 def scan_runs(
@@ -190,8 +185,8 @@ def grid_status(
 ) -> pd.DataFrame:
     """One row per run id (expected ones plus every folder found) with its state and progress.
 
-    Columns: ``STATUS_COLUMNS``; ``state`` is one of ``STATES``.  ``epochs_done`` is the number of
-    ``history.csv`` rows and ``best_val_metric`` the best ``val_metric`` logged so far.  A
-    malformed expected id is a ``ValueError``.
+    Columns: ``STATUS_COLUMNS``; ``state`` is one of ``STATES``.  ``epochs_done`` is the last
+    checkpoint's epoch (else the number of ``history.csv`` rows) and ``best_val_metric`` the best
+    ``val_metric`` logged so far.  A malformed expected id is a ``ValueError``.
     """
     return scan_runs(runs_dir, expected_run_ids)[0]

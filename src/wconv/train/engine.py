@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import json
 import logging
@@ -22,12 +23,12 @@ import socket
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import piq
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
@@ -37,9 +38,18 @@ from wconv.data import ClassificationSplit, RestorationSplit, load_split
 from wconv.data.loader import DeviceBatches
 from wconv.errors import UserError
 from wconv.io import atomic_open, write_csv, write_json, write_text, write_yaml
-from wconv.metrics import IMAGE_METRICS, classification_metrics, image_metrics
+from wconv.metrics import IMAGE_METRICS, classification_metrics, identity_metrics, image_metrics
 from wconv.models import create
-from wconv.nn import count_weighted, project_densities_
+from wconv.nn import count_weighted, project_densities_, ranged_layers
+from wconv.runfolder import run_lock
+from wconv.runfolder import sidecar as checkpoint_sidecar
+from wconv.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_latest,
+    remove_checkpoint,
+    save_checkpoint,
+)
 from wconv.train.config import resolve
 
 log = logging.getLogger("wconv.train")
@@ -143,9 +153,9 @@ def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
     else:
         assert isinstance(train, RestorationSplit)
         pairs = {name: (split.degraded, split.clean) for name, split in splits.items()}
-        test = splits["test"]
-        scores = image_metrics(test.degraded, test.clean.float() / 255)
-        num_classes, identity = None, {k: float(v.mean()) for k, v in scores.items()}
+        # Cached beside the prepared data: a whole-test-set pass at every run start is wasted.
+        identity = identity_metrics(cfg["data"], cfg["data_root"], splits["test"])
+        num_classes = None
     loaders = {
         name: DeviceBatches(
             inputs,
@@ -182,8 +192,14 @@ def build_model(cfg: dict[str, Any], data: Data) -> nn.Module:
     )
 
 
-def build_optimizer(model: nn.Module, recipe: dict[str, Any]) -> torch.optim.Optimizer:
-    """Weights in one group; learned densities in their own group at ``density_lr``, no decay."""
+def build_optimizer(
+    model: nn.Module, recipe: dict[str, Any], device: torch.device | None = None
+) -> torch.optim.Optimizer:
+    """Weights in one group; learned densities in their own group at ``density_lr``, no decay.
+
+    The multi-tensor kernels are asked for explicitly: ``fused`` on CUDA (one kernel for all
+    parameters), ``foreach`` on CPU (torch's default there is the slow per-parameter loop).
+    """
     density = [p for n, p in model.named_parameters() if n.endswith("density")]
     ids = {id(p) for p in density}
     weights = [p for p in model.parameters() if id(p) not in ids]
@@ -191,6 +207,8 @@ def build_optimizer(model: nn.Module, recipe: dict[str, Any]) -> torch.optim.Opt
     if density:
         groups.append({"params": density, "lr": recipe["density_lr"], "weight_decay": 0.0})
     decay = recipe.get("weight_decay", 0.0)
+    on_cuda = device is not None and device.type == "cuda"
+    kernels: dict[str, bool] = {"fused": True} if on_cuda else {"foreach": True}
     if recipe["optimizer"] == "sgd":
         return torch.optim.SGD(
             groups,
@@ -198,11 +216,11 @@ def build_optimizer(model: nn.Module, recipe: dict[str, Any]) -> torch.optim.Opt
             momentum=recipe.get("momentum", 0.0),
             nesterov=recipe.get("nesterov", False),
             weight_decay=decay,
+            **kernels,
         )
     cls = torch.optim.Adam if recipe["optimizer"] == "adam" else torch.optim.AdamW
-    return cls(
-        groups, lr=recipe["lr"], betas=tuple(recipe.get("betas", (0.9, 0.999))), weight_decay=decay
-    )
+    betas = tuple(recipe.get("betas", (0.9, 0.999)))
+    return cls(groups, lr=recipe["lr"], betas=betas, weight_decay=decay, **kernels)
 
 
 def build_schedule(
@@ -244,8 +262,14 @@ def evaluate(
     device: torch.device,
     num_classes: int | None,
     keep_examples: int = 0,
+    *,
+    full: bool = True,
 ) -> tuple[dict[str, float], Any]:
-    """Mean loss and task metrics on one split; also the confusion matrix or example images."""
+    """Mean loss and task metrics on one split; also the confusion matrix or example images.
+
+    ``full=False`` (per-epoch validation) computes only the loss and the selection metric
+    (accuracy, PSNR): SSIM/FSIM and the F1 scores cost more than the epoch's evaluation itself.
+    """
     model.eval()
     criterion = loss_fn(cfg)
     total = torch.zeros((), device=device, dtype=torch.float64)
@@ -263,6 +287,9 @@ def evaluate(
         if num_classes is not None:
             predictions.append(out.argmax(1).cpu())
             targets.append(y.cpu())
+        elif not full:
+            x01, y01 = out.clamp(0, 1), y.float().clamp(0, 1)
+            per_image["psnr"].append(piq.psnr(x01, y01, data_range=1.0, reduction="none").cpu())
         else:
             for name, values in image_metrics(out, y).items():
                 per_image[name].append(values.cpu())
@@ -273,12 +300,15 @@ def evaluate(
                 examples["output"].append(out[:take].clamp(0, 1).cpu())
                 examples["clean"].append(y[:take].cpu())
     metrics = {"loss": float(total) / max(1, count)}
+    if num_classes is not None and not full:
+        hits = (torch.cat(predictions) == torch.cat(targets)).float().mean()  # as torchmetrics
+        return {**metrics, "accuracy": float(hits)}, None
     if num_classes is not None:
         scores, confusion = classification_metrics(
             torch.cat(predictions), torch.cat(targets), num_classes
         )
         return {**metrics, **scores}, confusion
-    metrics.update({name: float(torch.cat(v).mean()) for name, v in per_image.items()})
+    metrics.update({name: float(torch.cat(v).mean()) for name, v in per_image.items() if v})
     return metrics, {k: torch.cat(v).numpy() for k, v in examples.items() if v}
 
 
@@ -299,45 +329,60 @@ class RunFolder:
         self.best = out / "checkpoints" / "best.pt"
 
     def read_history(self) -> list[dict[str, str]]:
+        """The rows of ``history.csv``, checked: a malformed row must not survive a resume."""
         if not self.history.exists():
             return []
-        with self.history.open(newline="") as handle:
-            return list(csv.DictReader(handle))
+        fix = f"delete {self.history} and {self.last.parent} to start the run over"
+        try:
+            with self.history.open(newline="") as handle:
+                rows = list(csv.DictReader(handle))
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            raise UserError(f"{self.history} is not a readable CSV ({err}); {fix}") from None
+        for number, row in enumerate(rows, 1):
+            try:
+                if set(row) != set(HISTORY_FIELDS):
+                    raise ValueError(f"columns {sorted(map(str, row))}, not {HISTORY_FIELDS}")
+                if int(row["epoch"]) != number:
+                    raise ValueError(f"epoch {row['epoch']}, expected {number}")
+                float(row["train_loss"])
+                int(row["session"])
+            except (ValueError, TypeError) as err:
+                problem = f"{self.history} row {number} is malformed ({err})"
+                raise UserError(f"{problem}; {fix}") from None
+        return rows
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         write_csv(self.history, rows, HISTORY_FIELDS)
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        write_json(
-            self.lock,
-            {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            },
-        )
+    def finished_metrics(self, run: str) -> dict[str, Any] | None:
+        """``metrics.json`` if it is a complete result; ``None`` (with a warning) otherwise."""
+        if not self.metrics.exists():
+            return None
         try:
-            yield
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                self.lock.unlink()
+            metrics = json.loads(self.metrics.read_text())
+            missing = [k for k in METRICS_REQUIRED if k not in metrics]
+            if missing:
+                raise ValueError(f"missing {missing}")
+            if metrics["status"] not in (STATUS_OK, STATUS_STOPPED, STATUS_DIVERGED):
+                raise ValueError(f"unknown status {metrics['status']!r}")
+        except (OSError, ValueError, TypeError) as err:
+            log.warning(
+                "%s: %s is unreadable or incomplete (%s); redoing the final step",
+                run,
+                self.metrics,
+                err,
+            )
+            return None
+        return metrics
+
+
+METRICS_REQUIRED = ("run_id", "task", "status", "epochs_run", "val", "test", "seconds_per_epoch")
 
 
 def settings_digest(cfg: dict[str, Any]) -> str:
     """A hash of everything that defines the run's result; compute settings are left out."""
     relevant = {k: v for k, v in cfg.items() if k not in ("compute", "data_root")}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_open(path, "wb") as handle:
-        torch.save(state, handle)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -402,107 +447,181 @@ def train_run(
 ) -> dict[str, Any]:
     """Train, validate and test one run into ``out``; return its metrics.
 
-    Raises ``Interrupted`` after checkpointing when one of ``stop_signals`` arrives.
+    Raises ``Interrupted`` after checkpointing when one of ``stop_signals`` arrives, and
+    ``UserError`` when another trainer holds the run folder or it cannot be written.
     """
     cfg = resolve(config)
+    run = str(cfg.get("run_id", out))
     folder = RunFolder(Path(out))
-    if folder.metrics.exists():
-        log.info("%s: already finished, nothing to do", cfg.get("run_id", out))
-        return json.loads(folder.metrics.read_text())
+    finished = folder.finished_metrics(run)
+    if finished is not None:
+        log.info("%s: already finished, nothing to do", run)
+        return finished
     _configure(cfg)
     device = pick_device(cfg["compute"]["device"])
     data = load_data(cfg, device)  # missing data fails here, before anything is written
-    folder.out.mkdir(parents=True, exist_ok=True)
-    write_yaml(folder.out / "config.yaml", cfg)
-    write_json(folder.out / "env.json", environment(device))
+    try:
+        folder.out.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder.out, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "not writable", str(folder.out))
+    except OSError as err:
+        raise UserError(
+            f"--out {folder.out}: cannot create or write the run folder "
+            f"({err.strerror or err}); choose a writable folder"
+        ) from None
 
     flag = StopFlag()
-    previous = {s: signal.signal(s, flag) for s in stop_signals}
-    with contextlib.suppress(FileNotFoundError):
-        folder.failed.unlink()
     try:
-        with folder.locked():
-            return _train(cfg, folder, device, data, flag)
-    except Interrupted:
+        with run_lock(folder.lock):
+            previous = {s: signal.signal(s, flag) for s in stop_signals}
+            try:
+                folder.failed.unlink(missing_ok=True)
+                write_yaml(folder.out / "config.yaml", cfg)
+                write_json(folder.out / "env.json", environment(device))
+                return _train(cfg, folder, device, data, flag)
+            except (Interrupted, UserError):
+                raise
+            except Exception as error:
+                # `wconv status` shows this first line; the log has the traceback.  On a full
+                # disk the marker cannot be written either; the error below says why.
+                with contextlib.suppress(OSError):
+                    write_text(folder.failed, f"{type(error).__name__}: {error}\n")
+                raise
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UserError(
+                f"no space left writing {error.filename or folder.out} ({error.strerror}); "
+                "free disk space or quota and rerun: the run resumes from its last checkpoint"
+            ) from None
         raise
-    except Exception as error:
-        # `wconv status` shows this first line; the log has the traceback.
-        write_text(folder.failed, f"{type(error).__name__}: {error}\n")
-        raise
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+
+
+@dataclass
+class Model:
+    """The trainable pieces of a run, restored from and saved into one checkpoint."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    stopper: EarlyStopping
+
+
+@dataclass
+class Progress:
+    """Where the run stands: saved with every checkpoint (and its JSON sidecar)."""
+
+    epoch: int = 0  # epochs fully trained and validated
+    batches_done: int = 0  # of epoch ``epoch + 1``, when checkpointed mid-epoch
+    session: int = 1  # how many times the run has been started
+    train_loss_sum: float = 0.0
+    samples_seen: int = 0
+    finished: str | None = None  # the final status once training ended; only testing is left
+
+
+def _build(cfg: dict[str, Any], data: Data, device: torch.device) -> Model:
+    recipe = cfg["recipe"]
+    model = build_model(cfg, data).to(device)
+    if cfg["compute"]["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, recipe, device)
+    schedule = build_schedule(optimizer, recipe, len(data.train))
+    stopper = EarlyStopping(int(recipe["patience"]), float(recipe.get("min_delta", 0.0)))
+    return Model(model, optimizer, schedule, stopper)
+
+
+def _save(
+    folder: RunFolder, parts: Model, progress: Progress, digest: str, device: torch.device
+) -> None:
+    state = {
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "schedule": parts.schedule.state_dict(),
+        "early_stopping": vars(parts.stopper).copy(),
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "settings": digest,
+        **vars(progress),
+    }
+    save_checkpoint(folder.last, state, vars(progress).copy(), keep_previous=True)
+
+
+def _resume(
+    cfg: dict[str, Any], folder: RunFolder, parts: Model, device: torch.device, digest: str
+) -> tuple[Progress, list[dict[str, str]]]:
+    """Restore the last good checkpoint (or start over) and the history rows it covers."""
+    run = str(cfg.get("run_id"))
+    state = load_latest(folder.last, run)
+    if state is not None and state.get("settings") != digest:
+        # The run's settings changed since this checkpoint (params.yaml edited): resuming would
+        # mix two experiments, so the run starts over.
+        log.warning("%s: settings changed since the last checkpoint; starting over", run)
+        state = None
+    if state is None:
+        remove_checkpoint(folder.last)
+        for stale in (folder.best, checkpoint_sidecar(folder.best), folder.history):
+            stale.unlink(missing_ok=True)
+        return Progress(), []
+    history = folder.read_history()
+    parts.model.load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.schedule.load_state_dict(state["schedule"])
+    parts.stopper = EarlyStopping(**state["early_stopping"])
+    torch.set_rng_state(state["rng_cpu"])
+    if device.type == "cuda" and state.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state(state["rng_cuda"], device)
+    progress = Progress(
+        epoch=state["epoch"],
+        batches_done=state["batches_done"],
+        session=state["session"] + 1,
+        train_loss_sum=float(state["train_loss_sum"]),
+        samples_seen=int(state["samples_seen"]),
+        finished=state.get("finished"),
+    )
+    if len(history) < progress.epoch:
+        raise UserError(
+            f"{folder.history} has {len(history)} epoch rows but the checkpoint is at epoch "
+            f"{progress.epoch}; delete {folder.history} and {folder.last.parent} to start over"
+        )
+    if progress.finished is not None:
+        log.info(
+            "%s: training had ended (%s, epoch %d); writing the result files",
+            run,
+            progress.finished,
+            progress.epoch,
+        )
+    else:
+        log.info(
+            "%s: resuming at epoch %d batch %d", run, progress.epoch + 1, progress.batches_done
+        )
+    return progress, history[: progress.epoch]
 
 
 def _train(
     cfg: dict[str, Any], folder: RunFolder, device: torch.device, data: Data, flag: StopFlag
 ) -> dict[str, Any]:
     recipe = cfg["recipe"]
-    model = build_model(cfg, data).to(device)
-    if cfg["compute"]["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, recipe)
-    schedule = build_schedule(optimizer, recipe, len(data.train))
-    stopper = EarlyStopping(int(recipe["patience"]), float(recipe.get("min_delta", 0.0)))
+    parts = _build(cfg, data, device)
+    model, optimizer, schedule = parts.model, parts.optimizer, parts.schedule
     criterion = loss_fn(cfg)
     step_model = torch.compile(model) if cfg["compute"]["compile"] else model
-    history = folder.read_history()
+    ranged = ranged_layers(model)  # built once: the per-step projection skips the module walk
+    digest = settings_digest(cfg)
     # session = how many times this run has been started; each history row records the session
     # that trained it, so a resumed run shows it (and that no epoch was trained twice).
-    start_epoch, skip_batches, status, session = 0, 0, STATUS_OK, 1
+    progress, history = _resume(cfg, folder, parts, device, digest)
     # Summed on the device and read once per epoch: no host sync per step.
-    train_loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    samples_seen = 0
+    train_loss_sum = torch.full((), progress.train_loss_sum, device=device, dtype=torch.float64)
 
-    digest = settings_digest(cfg)
-    if folder.last.exists() and load_checkpoint(folder.last).get("settings") != digest:
-        # The run's settings changed since this checkpoint (params.yaml edited): resuming would
-        # mix two experiments, so the run starts over.
-        log.warning(
-            "%s: settings changed since the last checkpoint; starting over", cfg.get("run_id")
-        )
-        for stale in (folder.last, folder.best, folder.history):
-            stale.unlink(missing_ok=True)
-        history = []
-    if folder.last.exists():
-        state = load_checkpoint(folder.last)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        stopper = EarlyStopping(**state["early_stopping"])
-        torch.set_rng_state(state["rng_cpu"])
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], device)
-        start_epoch, skip_batches = state["epoch"], state["batches_done"]
-        session = state["session"] + 1
-        train_loss_sum += state["train_loss_sum"]
-        samples_seen = state["samples_seen"]
-        history = history[:start_epoch]
-        log.info(
-            "%s: resuming at epoch %d batch %d", cfg.get("run_id"), start_epoch + 1, skip_batches
-        )
-
-    def checkpoint(epoch: int, batches_done: int) -> None:
-        save_checkpoint(
-            folder.last,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "early_stopping": vars(stopper).copy(),
-                "rng_cpu": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "epoch": epoch,
-                "batches_done": batches_done,
-                "train_loss_sum": float(train_loss_sum),
-                "samples_seen": samples_seen,
-                "session": session,
-                "settings": digest,
-            },
-        )
+    def checkpoint(epoch: int, batches_done: int, finished: str | None = None) -> None:
+        progress.epoch, progress.batches_done, progress.finished = epoch, batches_done, finished
+        progress.train_loss_sum = float(train_loss_sum)
+        _save(folder, parts, progress, digest, device)
 
     def record(
-        epoch: int, train_loss: float, seconds: float, val: dict[str, float] | None
+        epoch: int, train_loss: float, seconds: float | str, val: dict[str, float] | None
     ) -> dict[str, Any]:
         return {
             "epoch": epoch + 1,
@@ -512,13 +631,16 @@ def _train(
             "lr": schedule.get_last_lr()[0],
             "epoch_seconds": seconds,
             "density": _densities(model),
-            "session": session,
+            "session": progress.session,
         }
 
     epochs = int(recipe["epochs"])
-    for epoch in range(start_epoch, epochs):
+    status = progress.finished or STATUS_OK
+    first = progress.epoch if progress.finished is None else epochs
+    for epoch in range(first, epochs):
         model.train()
         data.train.set_epoch(epoch)
+        skip_batches = progress.batches_done
         _sync(device)
         started = time.perf_counter()
         # Timing: device-synchronised wall time of the training batches only, evaluation excluded.
@@ -535,57 +657,63 @@ def _train(
             if recipe.get("grad_clip"):
                 nn.utils.clip_grad_norm_(model.parameters(), recipe["grad_clip"])
             optimizer.step()
-            project_densities_(model)
+            project_densities_(ranged)
             schedule.step()
             train_loss_sum += loss.detach().double() * x.shape[0]
-            samples_seen += x.shape[0]
+            progress.samples_seen += x.shape[0]
             if flag.signum is not None:
                 checkpoint(epoch, index + 1)
                 raise Interrupted(
                     f"signal {flag.signum}: checkpointed epoch {epoch + 1} batch {index + 1}"
                 )
         _sync(device)
-        seconds = time.perf_counter() - started
-        skip_batches = 0
-        train_loss = float(train_loss_sum) / max(1, samples_seen)
+        # An epoch resumed mid-way timed only part of its batches: blank, so that
+        # seconds_per_epoch stays a median of whole epochs.
+        seconds: float | str = time.perf_counter() - started if skip_batches == 0 else ""
+        progress.batches_done = 0
+        train_loss = float(train_loss_sum) / max(1, progress.samples_seen)
         train_loss_sum.zero_()
-        samples_seen = 0
+        progress.samples_seen = 0
         if not math.isfinite(train_loss):
             status = STATUS_DIVERGED
             history.append(record(epoch, train_loss, seconds, None))
             folder.write_history(history)
-            log.warning(
-                "%s: loss is %s at epoch %d, run diverged", cfg.get("run_id"), train_loss, epoch + 1
-            )
+            checkpoint(epoch + 1, 0, finished=status)
+            log.warning("%s: loss is %s at epoch %d, run diverged", cfg.get("run_id"),
+                        train_loss, epoch + 1)  # fmt: skip
             break
-        val, _ = evaluate(model, data.val, cfg, device, data.num_classes)
+        val, _ = evaluate(model, data.val, cfg, device, data.num_classes, full=False)
         if not math.isfinite(val["loss"]):
             status = STATUS_DIVERGED
-        stop = stopper.update(epoch + 1, val["loss"]) if status == STATUS_OK else True
+        stop = parts.stopper.update(epoch + 1, val["loss"]) if status == STATUS_OK else True
+        if stop and status == STATUS_OK:
+            status = STATUS_STOPPED if epoch + 1 < epochs else STATUS_OK
+        ended = stop or epoch + 1 == epochs
         history.append(record(epoch, train_loss, seconds, val))
-        if stopper.best_epoch == epoch + 1:
-            save_checkpoint(folder.best, {"model": model.state_dict(), "epoch": epoch + 1})
-        checkpoint(epoch + 1, 0)
+        if parts.stopper.best_epoch == epoch + 1:
+            save_checkpoint(
+                folder.best, {"model": model.state_dict(), "epoch": epoch + 1}, keep_previous=False
+            )
+        # History first, checkpoint second: a kill between them leaves one history row too many,
+        # which the resume drops, never one too few.
         folder.write_history(history)
+        checkpoint(epoch + 1, 0, finished=status if ended else None)
         log.info(
-            "%s epoch %d/%d train %.4f val %.4f metric %.4f %.2fs",
+            "%s epoch %d/%d train %.4f val %.4f metric %.4f %ss",
             cfg.get("run_id", ""),
             epoch + 1,
             epochs,
             train_loss,
             val["loss"],
             _val_metric(val),
-            seconds,
+            f"{seconds:.2f}" if seconds != "" else "?",
         )
-        if status == STATUS_DIVERGED:
-            break
-        if stop:
-            status = STATUS_STOPPED if epoch + 1 < epochs else STATUS_OK
+        if ended:
             break
         if flag.signum is not None:
             raise Interrupted(f"signal {flag.signum}: checkpointed after epoch {epoch + 1}")
 
-    return _finish(cfg, folder, model, data, device, status, history, stopper)
+    return _finish(cfg, folder, model, data, device, status, history, parts.stopper)
 
 
 def _finish(
@@ -601,7 +729,13 @@ def _finish(
     """Test the best checkpoint, write the result files, then metrics.json last of all."""
     val = test = None
     if folder.best.exists():
-        model.load_state_dict(load_checkpoint(folder.best)["model"])
+        try:
+            best = load_checkpoint(folder.best)
+        except CheckpointError as err:
+            raise UserError(
+                f"{err}; the best epoch's weights are lost: delete {folder.out} to rerun the run"
+            ) from None
+        model.load_state_dict(best["model"])
         val, _ = evaluate(model, data.val, cfg, device, data.num_classes)
         test, extra = evaluate(model, data.test, cfg, device, data.num_classes, keep_examples=8)
         if data.num_classes is not None:

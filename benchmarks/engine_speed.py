@@ -1,0 +1,243 @@
+"""Seconds per epoch of the real training engine (``wconv.train.engine.train_run``).
+
+Synthetic data in the study's own prepared format (written where ``wconv data prepare`` would
+put it, so the engine loads it through ``load_split`` exactly as in a study run):
+
+* CIFAR-100 shaped: 45,000 train / 5,000 val / 10,000 test uint8 3x32x32 images, 100 classes
+  (the paper preset's ``val_fraction: 0.1`` of the 50,000 official train images);
+* DIV2K as the paper preset cuts it: 720 train images x 32 patches of 64x64 = 23,040 patches,
+  256x256 centre crops for val/test, degraded by Gaussian noise sigma = 0.01 (stored float16).
+
+Pixel content is random: the step's cost does not depend on it. For every model, compute
+setting and repeat, the conv kinds (standard / weighted / learned) run one after another
+(interleaved), so machine load hits all kinds alike; each run trains ``--epochs`` epochs and the
+first is warm-up (cuDNN autotuning, compilation), excluded. The epoch time is the engine's own
+``epoch_seconds`` (device-synchronised wall time of the training batches only; validation and
+testing are not timed and run on ``--eval-images`` images to keep the benchmark short). Ratios
+are medians over repeats of the per-repeat ratio kind/standard. ``--max-steps`` trains only that
+many batches per epoch (a quick CPU run); the full-epoch time is then projected linearly and
+marked ``projected``. The paper's Table 4/6 seconds per epoch (A100) are printed beside, read
+from ``wconv/report/published.yaml``.
+
+    python benchmarks/engine_speed.py --models resnet56 --settings fp32 bf16+cl --epochs 3
+    python benchmarks/engine_speed.py --models small_cnn resnet56 --max-steps 4 --device cpu
+
+Settings are ``+``-joined tokens: ``fp32`` | ``bf16`` | ``fp16`` (autocast), ``cl``
+(channels_last), ``compile`` (``torch.compile`` as the engine applies it, default mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wconv.data import prepared_dir, store
+from wconv.data.restoration import DEGRADED_DTYPE
+from wconv.io import write_csv
+from wconv.train.engine import device_name, train_run
+
+KINDS = ("standard", "weighted", "learned")
+TASK_OF = {"resnet56": "classification", "vgg16_bn": "classification",
+           "small_cnn": "classification", "nafnet": "denoising", "dncnn": "denoising"}  # fmt: skip
+CIFAR = {"dataset": "cifar100", "val_fraction": 0.1, "split_seed": 0}
+DIV2K = {"dataset": "div2k", "patch_size": 64, "patches_per_image": 32, "eval_crop": 256,
+         "grayscale": False, "split_seed": 0,
+         "noise": {"model": "gaussian", "sigma": 0.01, "clip": False, "seed": 0}}  # fmt: skip
+# Full-size split sizes of the paper preset (see the module docstring).
+CIFAR_TRAIN, DIV2K_TRAIN = 45_000, 720 * 32
+RECIPE = {"classification": {"name": "paper_classification"},
+          "denoising": {"name": "paper_denoising", "lr": 0.001}}  # fmt: skip
+DENSITY = {"weighted": 0.75, "learned": 1.0}
+
+
+def write_cifar(root: Path, n_train: int, n_eval: int) -> None:
+    """A classification pool + split folder in the layout of ``wconv.data.classification``."""
+    split = prepared_dir(CIFAR, root)
+    if store.is_complete(split):
+        return
+    pool = split.parent
+    pool.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    n_val = n_test = n_eval
+    n = n_train + n_val + n_test
+    store.save_npy(pool / "images.npy", rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8))
+    store.save_npy(pool / "labels.npy", rng.integers(0, 100, n).astype(np.int64))
+    store.write_manifest(pool, "classification-pool", {"synthetic": True}, n_test=n_test,
+                         num_classes=100, class_names=[f"c{i}" for i in range(100)])  # fmt: skip
+    split.mkdir(parents=True, exist_ok=True)
+    idx = np.arange(n, dtype=np.int64)
+    store.save_npz(split / "split_indices.npz", train=idx[:n_train],
+                   val=idx[n_train : n_train + n_val], test=idx[n_train + n_val :])  # fmt: skip
+    store.write_json(split / "stats.json", {"mean": [0.5] * 3, "std": [0.29] * 3, "from": "train"})
+    store.write_manifest(split, "classification-split", {"synthetic": True},
+                         sizes={"train": n_train, "val": n_val, "test": n_test})  # fmt: skip
+
+
+def write_div2k(root: Path, n_train: int, n_eval: int) -> None:
+    """Clean crops + float16 degraded images in the layout of ``wconv.data.restoration``."""
+    noisy = prepared_dir(DIV2K, root)
+    if store.is_complete(noisy):
+        return
+    crops = noisy.parent
+    noisy.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    sizes = {"train": (n_train, 64), "val": (n_eval, 256), "test": (n_eval, 256)}
+    for split, (n, s) in sizes.items():
+        clean = rng.integers(0, 256, (n, 3, s, s), dtype=np.uint8)
+        store.save_npy(crops / f"{split}_clean.npy", clean)
+        noise = rng.standard_normal(clean.shape, dtype=np.float32) * np.float32(0.01)
+        degraded = (clean / np.float32(255) + noise).astype(DEGRADED_DTYPE)
+        store.save_npy(noisy / f"{split}_degraded.npy", degraded)
+    store.write_manifest(crops, "restoration-crops", {"synthetic": True})
+    store.write_manifest(noisy, "noise", {"synthetic": True}, description="gaussian sigma=0.01")
+
+
+def parse_setting(setting: str) -> dict[str, Any]:
+    tokens = set(setting.split("+"))
+    unknown = tokens - {"fp32", "bf16", "fp16", "cl", "compile"}
+    if unknown or len(tokens & {"fp32", "bf16", "fp16"}) > 1:
+        raise SystemExit(f"bad setting {setting!r}: tokens are fp32|bf16|fp16, cl, compile")
+    amp = "bf16" if "bf16" in tokens else "fp16" if "fp16" in tokens else "none"
+    return {"amp": amp, "channels_last": "cl" in tokens, "compile": "compile" in tokens}
+
+
+def published_seconds(task: str, model: str) -> dict[str, float | None]:
+    """The paper's seconds per epoch (Table 4 / 6) from ``wconv/report/published.yaml``.
+
+    Read directly from the data file: importing ``wconv.report`` would pull in pandas and
+    seaborn, which a bare GPU image may lack and training does not need."""
+    import yaml
+
+    text = (resources.files("wconv") / "report" / "published.yaml").read_text()
+    for entry in yaml.safe_load(text).get(task, []):
+        if entry.get("kernel_size") == 3 and model in (entry["model"], *entry.get("aliases", [])):
+            return {k: entry[k].get("seconds_per_epoch") for k in ("standard", "weighted")}
+    return {"standard": None, "weighted": None}
+
+
+def run_once(
+    root: Path, out: Path, model: str, kind: str, compute: dict[str, Any], args: argparse.Namespace
+) -> list[float]:
+    task = TASK_OF[model]
+    config = {
+        "run_id": out.name,
+        "task": task,
+        "model": model,
+        "conv": kind,
+        "seed": 0,
+        "data": CIFAR if task == "classification" else DIV2K,
+        "data_root": str(root),
+        "recipe": {**RECIPE[task], "epochs": args.epochs, "patience": args.epochs + 1},
+        "compute": {"device": args.device, **compute, "threads": args.threads},
+    }
+    if kind != "standard":
+        config["density"] = DENSITY[kind]
+    if kind == "learned":
+        config["density_range"] = [0.05, 1.5]
+    train_run(config, out)
+    with (out / "history.csv").open() as f:
+        return [float(r["epoch_seconds"]) for r in csv.DictReader(f) if r["epoch_seconds"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--models", nargs="+", default=["resnet56", "vgg16_bn", "nafnet"])
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    parser.add_argument("--settings", nargs="+", default=["fp32"])
+    parser.add_argument("--epochs", type=int, default=3, help="per run; the first is warm-up")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds of kinds")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="batches per epoch (projects a full epoch linearly)")  # fmt: skip
+    parser.add_argument("--eval-images", type=int, default=None,
+                        help="val/test size (untimed); default 1000 CIFAR, 16 DIV2K")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--data-root", type=Path, default=None, help="synthetic data cache")
+    parser.add_argument("--out", type=Path, default=Path("results/benchmarks/engine_speed.csv"))
+    args = parser.parse_args()
+    if args.epochs < 2:
+        raise SystemExit("--epochs must be >= 2: the first epoch is warm-up and not counted")
+    unknown = sorted(set(args.models) - set(TASK_OF))
+    if unknown:
+        raise SystemExit(f"unknown model(s) {unknown}; choose from {sorted(TASK_OF)}")
+    device = torch.device(args.device)
+    name = device_name(device)
+    scratch = tempfile.TemporaryDirectory(prefix="engine_speed_")
+    root = args.data_root or Path(scratch.name) / "data"
+    batch = {"classification": 128, "denoising": 16}
+    full = {"classification": CIFAR_TRAIN, "denoising": DIV2K_TRAIN}
+    n_train = {t: full[t] if args.max_steps is None else min(full[t], args.max_steps * batch[t])
+               for t in full}  # fmt: skip
+    tasks = {TASK_OF[m] for m in args.models}
+    started = time.perf_counter()
+    if "classification" in tasks:
+        write_cifar(root, n_train["classification"], args.eval_images or 1000)
+    if "denoising" in tasks:
+        write_div2k(root, n_train["denoising"], args.eval_images or 16)
+    print(f"device: {name}; synthetic data ready in {time.perf_counter() - started:.1f} s",
+          flush=True)  # fmt: skip
+
+    rows: list[dict[str, Any]] = []
+    for model in args.models:
+        task = TASK_OF[model]
+        steps = -(-n_train[task] // batch[task])
+        full_steps = -(-full[task] // batch[task])
+        scale = full_steps / steps
+        paper = published_seconds(task, model)
+        for setting in args.settings:
+            compute = parse_setting(setting)
+            epochs: dict[str, list[list[float]]] = {k: [] for k in args.kinds}
+            for repeat in range(args.repeats):
+                for kind in args.kinds:  # interleaved: every kind once per repeat
+                    out = Path(scratch.name) / "runs" / f"{model}-{setting}-{kind}-{repeat}"
+                    seconds = run_once(root, out, model, kind, compute, args)
+                    epochs[kind].append(seconds[1:])  # drop the warm-up epoch
+                    timed = " ".join(f"{s:.3f}" for s in seconds)
+                    print(f"  {model} {setting} {kind} r{repeat}: {timed} s/epoch", flush=True)
+            per_repeat = {k: [statistics.median(v) for v in runs] for k, runs in epochs.items()}
+            for kind in args.kinds:
+                sec = statistics.median(per_repeat[kind]) * scale
+                ratio = ""
+                if "standard" in per_repeat:
+                    ratio = statistics.median(
+                        a / b for a, b in zip(per_repeat[kind], per_repeat["standard"], strict=True)
+                    )
+                published = paper.get(kind)  # the paper has no learned-density timing
+                rows.append({
+                    "device": name, "model": model, "task": task, "setting": setting,
+                    "kind": kind, "batch_size": batch[task], "steps_timed": steps,
+                    "full_epoch_steps": full_steps, "projected": scale != 1.0,
+                    "epochs_timed": sum(map(len, epochs[kind])), "repeats": args.repeats,
+                    "seconds_per_epoch": round(sec, 4),
+                    "images_per_second": round(full[task] / sec, 1),
+                    "ratio_vs_standard": "" if ratio == "" else round(ratio, 4),
+                    "paper_a100_seconds_per_epoch": "" if published is None else published,
+                })  # fmt: skip
+
+    print(f"\n{'model':<10} {'setting':<16} {'kind':<9} {'s/epoch':>9} {'img/s':>9} "
+          f"{'x std':>7}  paper A100 s/epoch (published, Table 4/6)")  # fmt: skip
+    for r in rows:
+        mark = "*" if r["projected"] else ""
+        ratio = "" if r["ratio_vs_standard"] == "" else f"{r['ratio_vs_standard']:.3f}"
+        print(f"{r['model']:<10} {r['setting']:<16} {r['kind']:<9} "
+              f"{r['seconds_per_epoch']:>8.2f}{mark:1} {r['images_per_second']:>9.0f} {ratio:>7}  "
+              f"{r['paper_a100_seconds_per_epoch']}")  # fmt: skip
+    if any(r["projected"] for r in rows):
+        print("* projected to a full epoch from --max-steps batches")
+    write_csv(args.out, rows)
+    print(f"wrote {args.out}", file=sys.stderr)
+    scratch.cleanup()
+
+
+if __name__ == "__main__":
+    main()

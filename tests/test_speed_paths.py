@@ -1,0 +1,99 @@
+"""Speed paths of issue 17 that must not change results: identity metrics cached with the
+prepared data (a second run start does not recompute them) and compact float16 storage of
+degraded images (loaded back as float32, within float16 rounding of the float32 values)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import wconv.metrics.identity as identity
+from wconv.data import load_split, prepare, prepared_dir
+from wconv.data import noise as noise_module
+from wconv.data.store import load_npy
+from wconv.metrics import IMAGE_METRICS, image_metrics
+
+DEN = {
+    "dataset": "embedded",
+    "patch_size": 32,
+    "patches_per_image": 2,
+    "eval_crop": 64,
+    "noise": {"model": "gaussian", "sigma": 0.05, "clip": False, "seed": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    prepare(DEN, root)
+    return root
+
+
+def test_identity_metrics_are_computed_once_and_cached_with_the_data(root, monkeypatch):
+    calls = []
+
+    def counting(prediction, target):
+        calls.append(len(prediction))
+        return image_metrics(prediction, target)
+
+    monkeypatch.setattr(identity, "image_metrics", counting)
+    (prepared_dir(DEN, root) / identity.CACHE_NAME).unlink(missing_ok=True)
+    first = identity.identity_metrics(DEN, root)
+    assert calls == [2]  # the two test crops, scored once
+    second = identity.identity_metrics(DEN, root)  # the next run start
+    assert calls == [2] and second == first
+    assert set(first) == set(IMAGE_METRICS)
+    test = load_split(DEN, root, "test")
+    direct = image_metrics(test.degraded, test.clean.float() / 255)
+    assert first == pytest.approx({k: float(v.mean()) for k, v in direct.items()}, rel=1e-6)
+
+
+def test_a_changed_prepared_folder_invalidates_the_identity_cache(root, monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        identity, "image_metrics", lambda p, t: calls.append(1) or image_metrics(p, t)
+    )
+    identity.identity_metrics(DEN, root)
+    manifest = prepared_dir(DEN, root) / "manifest.json"
+    text = manifest.read_text()
+    calls.clear()
+    try:
+        manifest.write_text(text.replace('"kind"', '"note": "re-prepared", "kind"', 1))
+        identity.identity_metrics(DEN, root)
+        assert calls == [1]
+    finally:
+        manifest.write_text(text)
+
+
+def test_degraded_images_are_stored_as_float16_and_load_as_float32(root):
+    folder = prepared_dir(DEN, root)
+    stored = load_npy(folder / "train_degraded.npy")
+    assert stored.dtype == np.float16
+    split = load_split(DEN, root, "train")
+    assert split.degraded.dtype == torch.float32
+    # Recompute the float32 noise the store rounded: the difference is float16 rounding only.
+    exact = np.empty(split.clean.shape, dtype=np.float32)
+    noise_module.degrade(
+        split.clean.numpy(), noise_module.resolve_noise(DEN["noise"]), "train", exact
+    )
+    error = np.abs(split.degraded.numpy() - exact)
+    assert error.max() <= np.float32(2.0**-11)  # half a float16 step below 2 (values < 1.3)
+    assert 0 < error.mean() < 1e-4
+
+
+def test_density_projection_over_the_prebuilt_list_of_ranged_layers():
+    from wconv.models import create
+    from wconv.nn.weighted import is_weighted, project_densities_, ranged_layers
+
+    learned = create("small_cnn", conv="learned", density=1.0, density_range=(0.05, 1.5))
+    layers = ranged_layers(learned)
+    assert layers and len(layers) == sum(1 for m in learned.modules() if is_weighted(m))
+    with torch.no_grad():
+        for i, layer in enumerate(layers):
+            layer.density.fill_(9.0 if i % 2 else -1.0)
+    project_densities_(layers)
+    expected = [0.05 if i % 2 == 0 else 1.5 for i in range(len(layers))]
+    assert [float(x.density.detach().max()) for x in layers] == pytest.approx(expected)
+    fixed = create("small_cnn", conv="weighted", density=0.75)
+    assert ranged_layers(fixed) == []  # fixed densities have no range: nothing to clamp per step
