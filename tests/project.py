@@ -45,6 +45,7 @@ def project_copy(target: Path) -> Path:
     run(target, "git", "init", "-q")
     run(target, "dvc", "init", "-q")
     run(target, "dvc", "config", "core.analytics", "false")
+    shutil.copy(REPO / ".dvcignore", target / ".dvcignore")  # after `dvc init`, which writes one
     run(target, "git", "add", "-A")
     run(target, "git", "commit", "-qm", "project")
     return target
@@ -66,3 +67,15 @@ def edit_params(root: Path, edit) -> None:
     params = yaml.safe_load((root / "params.yaml").read_text())
     edit(params)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def workflow_grid(params: dict) -> None:
+    """Shrink the demo preset to the grid the workflow tests run (2 seeds, 2 densities, no learned
+    cells, one CoordGate seed): the mechanics under test do not need the demo's statistics."""
+    demo = params["presets"]["demo"]
+    demo["classification"]["densities"] = [[0.75], [1.25]]
+    demo["classification"]["seeds"] = [0, 1]
+    demo["classification"]["learned"] = {"activate": False}
+    demo["denoising"]["densities"] = {3: [[0.8]], 5: [[0.1, 0.9]]}
+    demo["denoising"]["seeds"] = [0, 1]
+    demo["coordgate"]["seeds"] = [0]
