@@ -23,11 +23,12 @@ def test_demo_preset_grid_and_run_ids():
     params = resolve_params(RAW, "demo")
     ids = run_ids(params)
     assert "cls/small_cnn/standard/k3/s0" in ids
-    assert "cls/small_cnn/weighted-d0.8/k3/s1" in ids
+    assert "cls/small_cnn/weighted-d0.75/k3/s1" in ids
+    assert "cls/small_cnn/learned-d1/k3/s4" in ids
     assert "den/dncnn/weighted-d0.5_0.9/k5/s0" in ids
     assert len(ids) == len(set(ids))
-    # classification: 1 model x 1 kernel x 2 seeds x (standard + 2 densities)
-    assert sum(i.startswith("cls/") for i in ids) == 6
+    # classification: 1 model x 1 kernel x 5 seeds x (standard + 5 densities + learned)
+    assert sum(i.startswith("cls/") for i in ids) == 35
 
 
 def test_paper_preset_grid_is_the_full_study():
