@@ -42,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         params, grid = _params(args.params, args.preset)
+        # The default root is the preset's own (paths.runs), so a report never reads another's runs.
+        runs = args.runs or (Path(params["paths"]["runs"]) if params else None)
+        if runs is None:
+            raise UserError("no run folders given: pass --runs, or --params (its paths.runs)")
         report = build_report(
-            args.runs,
+            runs,
             args.out,
             params=params,
             params_source=args.params,
@@ -73,7 +77,9 @@ def add_parser(subparsers: Any) -> None:
             "summary.json, tables/ and figures/ under --out. Partial studies give partial tables."
         ),
     )
-    parser.add_argument("--runs", type=Path, default=Path("results/runs"), help="run folders root")
+    parser.add_argument(
+        "--runs", type=Path, default=None, help="run folders root (default: paths.runs of --params)"
+    )
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder")
     parser.add_argument(
         "--params",
