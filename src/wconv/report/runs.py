@@ -47,6 +47,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "seconds_per_epoch",
     "device_name",
     "path",
+    "params",
     "learned_density",
     *(
         f"{block}_{metric}"
@@ -278,6 +279,11 @@ def learned_density(metrics: Mapping[str, Any], folder: Path) -> tuple[float, ..
     return layer_mean_density(rows["density"].iloc[-1])
 
 
+def _count(value: Any) -> float:
+    """A number the run wrote (e.g. its parameter count) as a float; NaN if absent or not one."""
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
 def run_record(run_id: RunId, folder: Path, metrics: Mapping[str, Any]) -> dict[str, Any]:
     """One finished run as a table row (metrics as ``val_*``, ``test_*``, ``identity_*``)."""
     task = str(metrics["task"])
@@ -298,6 +304,7 @@ def run_record(run_id: RunId, folder: Path, metrics: Mapping[str, Any]) -> dict[
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "device_name": metrics.get("device_name") or metrics.get("device") or "unknown",
         "path": str(folder),
+        "params": _count(metrics.get("params")),
         "learned_density": None,
     }
     for block in ("val", "test", "identity"):

@@ -133,11 +133,11 @@ def _progress(folder: Path) -> tuple[int | None, float]:
         return epochs, math.nan
     if epochs is not None:
         frame = frame.iloc[:epochs]
+    done = len(frame) if epochs is None else epochs
     if "val_metric" not in frame.columns or frame.empty:
-        return len(frame) if epochs is None else epochs, math.nan
+        return done, math.nan
     # val_metric is the study's main validation metric (accuracy, PSNR): higher is better.
-    best = float(pd.to_numeric(frame["val_metric"], errors="coerce").max())
-    return len(frame) if epochs is None else epochs, best
+    return done, float(pd.to_numeric(frame["val_metric"], errors="coerce").max())
 
 
 def scan_runs(

@@ -8,7 +8,6 @@ Markdown) is the published label, "published (arXiv 2505.24558)".
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -612,15 +611,6 @@ def _split_depth(model: str) -> tuple[str, int | None]:
     return (name, int(depth)) if name and depth.isdigit() else (model, None)
 
 
-def _run_params(path: str) -> float:
-    """The parameter count a run wrote (the same for every seed of a cell); NaN if unreadable."""
-    try:
-        value = json.loads((Path(path) / "metrics.json").read_text()).get("params")
-    except (OSError, ValueError):
-        return math.nan
-    return float(value) if isinstance(value, int | float) else math.nan
-
-
 def deblurring_table(records: pd.DataFrame, options: ReportOptions | None = None) -> Table:
     """CoordGate deblurring (paper Fig. 4b as a table): test PSNR / SSIM per model × U-Net depth ×
     conv kind, the blurred input's own scores (identity), parameters, and each model's paired
@@ -677,7 +667,7 @@ def deblurring_table(records: pd.DataFrame, options: ReportOptions | None = None
                     by_seed(reference, "test_psnr"), by_seed(tested, "test_psnr"),
                     options.wilcoxon_min_n,
                 )  # fmt: skip
-            params = _run_params(group["path"].iloc[0]) if len(group) else math.nan
+            params = group["params"].iloc[0] if len(group) else math.nan  # same for every seed
             row = {
                 "model": base, "depth": depth, "conv": conv, "density": density,
                 "n": p_sum.n, "n_diverged": int(group["diverged"].sum()), "params": params,
