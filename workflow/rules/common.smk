@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from wconv.errors import UserError
+from wconv.io import write_yaml
 import json
 
 import yaml
@@ -81,18 +82,10 @@ def run_settings(wildcards):
     return json.dumps({k: v for k, v in config.items() if k != "compute"}, sort_keys=True)
 
 
-def write_run_config(path, run_id):
-    # Written next to the run (temp file + rename: a killed job never leaves half a file) and
-    # handed to `wconv train --config`: the job trains exactly the settings Snakemake resolved.
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.partial")
-    partial.write_text(yaml.safe_dump(run_config(PARAMS, run_id), sort_keys=True))
-    partial.replace(path)
-
-
 def start_train_job(job_config, log, run_id):
-    write_run_config(job_config, run_id)
+    # The run config goes next to the run (atomically: a killed job never leaves half a file)
+    # and is handed to `wconv train --config`: the job trains exactly what Snakemake resolved.
+    write_yaml(job_config, run_config(PARAMS, run_id))
     # Appended, with a header per session: a retry keeps the first session's log (and the
     # SIGTERM message that explains why it stopped).
     Path(log).parent.mkdir(parents=True, exist_ok=True)
