@@ -30,7 +30,15 @@ def test_overrides_reach_the_jobs_and_presets_do_not_mix(tmp_path):
     edit_params(root, one_cell)
     # The preset says 4 epochs and density 0.8/1.2: the command line must win over both.
     (root / "override.yaml").write_text(
-        yaml.safe_dump({"classification": {"recipe": {"epochs": 1}, "densities": [[0.7]]}})
+        yaml.safe_dump(
+            {
+                "classification": {
+                    "recipe": {"epochs": 1},
+                    "densities": [[0.7]],
+                    "data": {"val_fraction": 0.3},
+                }
+            }
+        )
     )
     result = run(
         root, "snakemake", "--profile", "profiles/local", "--cores", "1",
@@ -45,7 +53,13 @@ def test_overrides_reach_the_jobs_and_presets_do_not_mix(tmp_path):
     assert config["density"] == [0.7]
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["run_id"] == run_id and metrics["max_epochs"] == 1
-    assert (root / "altdata/.prepared/cls.json").exists()
+    # Prepare and report got the same settings as the training job.
+    stamp = json.loads((root / "altdata/.prepared/cls.json").read_text())
+    assert stamp["settings"]["val_fraction"] == 0.3, stamp
+    reported = yaml.safe_load((root / "results/settings.yaml").read_text())
+    assert reported["classification"]["recipe"]["epochs"] == 1
+    assert reported["classification"]["data"]["val_fraction"] == 0.3
+    assert reported["paths"]["data"] == "altdata" and reported["preset"] == "demo"
     assert not (root / "data/.prepared").exists()
     log = (root / "results/logs/train" / f"{run_id}.log").read_text()
     assert f"=== wconv train {run_id}: " in log  # the session header of an appended log

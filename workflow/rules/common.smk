@@ -29,10 +29,9 @@ except UserError as error:
 
 PRESET = PARAMS.get("preset") or ""
 # The rules call the CLI of the interpreter that runs Snakemake, so jobs find the same install
-# (SLURM jobs inherit it through the executor's job script). Used as a global in shell commands
-# on purpose (`snakemake --lint` flags it): as a rule param, moving the venv would retrain all.
+# (SLURM jobs inherit it through the executor's job script). A global on purpose, since a
+# moved venv would otherwise change every job's params and retrain every run.
 WCONV = f"{sys.executable} -m wconv.cli"
-PRESET_ARG = f"--params {PARAMS_FILE}" + (f" --preset {PRESET}" if PRESET else "")
 DATA = PARAMS["paths"]["data"]
 RUNS = PARAMS["paths"]["runs"]
 RESULTS = PARAMS["paths"]["results"]
@@ -80,6 +79,24 @@ def data_settings(wildcards):
 def run_settings(wildcards):
     config = run_config(PARAMS, wildcards.run)
     return json.dumps({k: v for k, v in config.items() if k != "compute"}, sort_keys=True)
+
+
+def job_settings_file(step, name):
+    return f"{RESULTS}/logs/{step}/{name}.settings.yaml"
+
+
+def write_job_settings(path):
+    """The settings Snakemake resolved, as the params file of one job (`wconv ... --params`).
+
+    Written by the job itself, atomically: prepare, report and the CoordGate experiments see
+    every --configfile/--config override, never params.yaml again. The preset is already
+    applied; its entry stays, empty, so the settings keep their preset's name.
+    """
+    document = {key: value for key, value in PARAMS.items() if key != "preset"}
+    if PRESET:
+        document |= {"preset": PRESET, "presets": {PRESET: {}}}
+    write_yaml(path, document)
+    return path
 
 
 def start_train_job(job_config, log, run_id):

@@ -5,7 +5,7 @@ rule coordgate_experiment:
     log:
         f"{RESULTS}/logs/coordgate/{{experiment}}.log",
     params:
-        args=PRESET_ARG,
+        settings_file=lambda wildcards: job_settings_file("coordgate", wildcards.experiment),
         out=lambda wildcards: f"{RESULTS}/coordgate/{wildcards.experiment}",
         settings=lambda wildcards: json.dumps(
             PARAMS["coordgate"]["experiments"][wildcards.experiment], sort_keys=True
@@ -14,5 +14,9 @@ rule coordgate_experiment:
     resources:
         runtime=scaled_runtime("train", 60),
         mem_mb=scaled_mem("train", 8000),
-    shell:
-        "{WCONV} coordgate {wildcards.experiment} {params.args} --out {params.out} > {log} 2>&1"
+    run:
+        write_job_settings(params.settings_file)
+        shell(
+            "{WCONV} coordgate {wildcards.experiment} --params {params.settings_file} "
+            "--out {params.out} > {log} 2>&1"
+        )

@@ -8,7 +8,8 @@ rule report:
     log:
         f"{RESULTS}/logs/report.log",
     params:
-        args=PRESET_ARG,
+        # Kept with the results: the page links it as the settings the study ran with.
+        settings_file=f"{RESULTS}/settings.yaml",
         # The runs root holds the inputs; the lint asks for a prefix derived from a file,
         # which a list of run folders has none of.
         runs=RUNS,
@@ -17,5 +18,9 @@ rule report:
     resources:
         runtime=scaled_runtime("report", 30),
         mem_mb=scaled_mem("report", 4000),
-    shell:
-        "{WCONV} report --runs {params.runs} --out {params.out} {params.args} > {log} 2>&1"
+    run:
+        write_job_settings(params.settings_file)
+        shell(
+            "{WCONV} report --runs {params.runs} --out {params.out} "
+            "--params {params.settings_file} > {log} 2>&1"
+        )

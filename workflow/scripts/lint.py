@@ -12,17 +12,6 @@ from pathlib import Path
 
 # (rule or file, lint title) -> where the reason is written down.
 ALLOWED = {
-    ("prepare", "Specify a conda environment or container for each rule."): "Snakefile",
-    ("report", "Specify a conda environment or container for each rule."): "Snakefile",
-    ("coordgate_experiment", "Specify a conda environment or container for each rule."): (
-        "Snakefile"
-    ),
-    **{
-        (rule, "Shell command directly uses variable WCONV from outside of the rule"): (
-            "workflow/rules/common.smk"
-        )
-        for rule in ("prepare", "report", "coordgate_experiment")
-    },
     ("report", "Param runs is a prefix of input or output file but hardcoded"): (
         "workflow/rules/report.smk"
     ),
