@@ -28,10 +28,10 @@ ONE_STEP = {"gac_snn": {"time_steps": 1}}
 
 # Standard twins at their defaults, 100 classes: (reference, relative tolerance, source).
 REFERENCE_PARAMS = {
-    "resnet56": (858_868, 0.0, "STUDY.md §6, option A"),
-    "nin": (984_356, 0.0, "STUDY.md §6"),
-    "gac_snn": (12_679_368, 0.0, "STUDY.md §6 / MODELS.md"),
-    "gmlp": (4_630_000, 0.02, "MODELS.md: 4.63 M, + the 3×3 conv stem"),
+    "resnet56": (858_868, 0.0, "the paper (arXiv 2505.24558), option-A shortcuts"),
+    "nin": (984_356, 0.0, "the paper (arXiv 2505.24558)"),
+    "gac_snn": (12_679_368, 0.0, "the paper / the reference implementation (bollossom/GAC)"),
+    "gmlp": (4_630_000, 0.02, "the paper (arXiv 2505.24558): 4.63 M, + the 3×3 conv stem"),
 }
 
 
@@ -66,7 +66,8 @@ def test_parameter_count_matches_reference(name):
 
 
 def test_vgg16_bn_size_is_in_the_study_range():
-    # STUDY.md §6: VGG-16-BN with a single linear head ≈ 15.0–15.3 M; 2 % either side.
+    # The paper (arXiv 2505.24558): VGG-16-BN with a single linear head ≈ 15.0–15.3 M; 2 % either
+    # side.
     assert 15.0e6 * 0.98 <= n_params(create("vgg16_bn")) <= 15.3e6 * 1.02
 
 
@@ -74,10 +75,10 @@ def test_efficientnet_b0_matches_torchvision():
     # Only strides differ from torchvision's B0, so the parameter layout must be identical.
     reference = torchvision.models.efficientnet_b0(num_classes=CLASSES)
     assert n_params(create("efficientnet_b0")) == n_params(reference)
-    assert 3.9e6 <= n_params(reference) <= 4.2e6  # "≈ 4 M" in STUDY.md §6
+    assert 3.9e6 <= n_params(reference) <= 4.2e6  # "≈ 4 M" in the paper (arXiv 2505.24558)
 
 
-def test_plain_gmlp_without_stem_matches_models_md():
+def test_plain_gmlp_without_stem_has_the_papers_size():
     model = create("gmlp", conv="weighted", stem_width=0)
     assert count_weighted(model) == 0
     assert abs(n_params(model) - 4_630_000) <= 0.001 * 4_630_000

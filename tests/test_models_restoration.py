@@ -54,7 +54,8 @@ def test_registered_for_restoration() -> None:
 
 @pytest.mark.parametrize(("in_channels", "expected"), [(1, 556_096), (3, 558_400)])
 def test_dncnn_parameter_count_matches_study(in_channels: int, expected: int) -> None:
-    # STUDY.md §6: trainable parameters, BN γ/β in, BN running statistics (buffers) out.
+    # As the paper (arXiv 2505.24558) counts: trainable parameters, BN γ/β in, BN running
+    # statistics (buffers) out.
     assert n_params(create("dncnn", in_channels=in_channels)) == expected
 
 

@@ -7,7 +7,7 @@ from torch import nn
 from wconv.nn import ConvFactory
 
 
-def check_kernel_size(model: str, kernel_size: int) -> int:
+def check_odd_kernel_size(model: str, kernel_size: int) -> int:
     """Return ``kernel_size`` if it can replace a model's 3×3 convs, else raise ``ValueError``.
 
     Every classification model reads ``kernel_size`` as "the size of the convs that are 3×3 in the

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from wconv.models.init import identity_head_, kaiming_init_
 from wconv.models.registry import register
-from wconv.models.restoration_common import check_kernel_size, check_positive
+from wconv.models.restoration_common import check_positive, check_study_kernel_size
 from wconv.nn import ConvFactory
 
 
@@ -78,7 +78,7 @@ def dncnn(
     ``identity_init`` zeroes the noise head so the network starts as the identity (see
     :func:`~wconv.models.init.identity_head_`); ``False`` gives plain Kaiming everywhere.
     """
-    check_kernel_size("dncnn", kernel_size)
+    check_study_kernel_size("dncnn", kernel_size)
     check_positive("dncnn", in_channels=in_channels, width=width)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
         raise ValueError(

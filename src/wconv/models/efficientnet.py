@@ -28,7 +28,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torchvision.ops import stochastic_depth
 
-from wconv.models.classification_common import check_kernel_size, conv_bn
+from wconv.models.classification_common import check_odd_kernel_size, conv_bn
 from wconv.models.init import kaiming_init_
 from wconv.models.registry import register
 from wconv.nn import ConvFactory
@@ -148,7 +148,7 @@ def efficientnet_b0(
     stochastic_depth_rate: float = 0.2,
 ) -> nn.Module:
     """EfficientNet-B0 with a stride-1 stem for 32×32 images: 4,135,648 parameters."""
-    check_kernel_size("efficientnet_b0", kernel_size)
+    check_odd_kernel_size("efficientnet_b0", kernel_size)
     for option, value in (("dropout", dropout), ("stochastic_depth_rate", stochastic_depth_rate)):
         if not 0 <= value < 1:
             raise ValueError(f"efficientnet_b0: {option} must be in [0, 1), got {value}")

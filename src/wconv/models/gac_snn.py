@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from wconv.models.classification_common import check_kernel_size, conv_bn
+from wconv.models.classification_common import check_odd_kernel_size, conv_bn
 from wconv.models.init import kaiming_init_
 from wconv.models.registry import register
 from wconv.nn import ConvFactory
@@ -202,7 +202,7 @@ def gac_snn(
     surrogate_width: float = 1.0,
 ) -> nn.Module:
     """GAC-SNN, MS-ResNet-19 style, T = 6 time steps: 12,679,368 parameters."""
-    check_kernel_size("gac_snn", kernel_size)
+    check_odd_kernel_size("gac_snn", kernel_size)
     if time_steps < 1:
         raise ValueError(f"gac_snn: time_steps must be >= 1, got {time_steps}")
     if not 0 <= leak <= 1:

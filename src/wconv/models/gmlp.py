@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from wconv.models.classification_common import check_kernel_size, conv_bn
+from wconv.models.classification_common import check_odd_kernel_size, conv_bn
 from wconv.models.init import kaiming_init_
 from wconv.models.registry import register
 from wconv.nn import ConvFactory
@@ -122,7 +122,7 @@ def gmlp(
     stem_width: int = 16,
 ) -> nn.Module:
     """gMLP (patch 4, width 128, 30 blocks, ratio 6) after a k×k conv stem: 4,652,596 params."""
-    check_kernel_size("gmlp", kernel_size)
+    check_odd_kernel_size("gmlp", kernel_size)
     if image_size % patch_size:
         raise ValueError(
             f"gmlp: image_size {image_size} is not a multiple of patch_size {patch_size}"

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wconv.models.init import identity_head_
 from wconv.models.registry import register
 from wconv.models.restoration_common import check_positive
 from wconv.models.unet import UNet
@@ -126,8 +127,7 @@ class MultiWienerNet(nn.Module):
         )  # fmt: skip
         self.residual = residual
         if residual:  # start as the identity, like the study's residual U-Nets
-            nn.init.zeros_(self.refiner.head.weight)  # type: ignore[arg-type]
-            nn.init.zeros_(self.refiner.head.bias)  # type: ignore[arg-type]
+            identity_head_(self.refiner.head)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.refiner(self.wiener(x))

@@ -27,9 +27,9 @@ from torch import Tensor, nn
 from wconv.models.init import identity_head_, kaiming_init_
 from wconv.models.registry import register
 from wconv.models.restoration_common import (
-    check_kernel_size,
     check_pad_mode,
     check_positive,
+    check_study_kernel_size,
     pad_input,
     padded_side,
 )
@@ -150,7 +150,7 @@ class NAFNet(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        check_kernel_size(name, kernel_size)
+        check_study_kernel_size(name, kernel_size)
         check_positive(name, in_channels=in_channels, width=width)
         counts = [*enc_blocks, middle_blocks, *dec_blocks]
         if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from wconv.models.classification_common import check_kernel_size
+from wconv.models.classification_common import check_odd_kernel_size
 from wconv.models.init import kaiming_init_
 from wconv.models.registry import register
 from wconv.nn import ConvFactory
@@ -81,7 +81,7 @@ def nin(
     dropout: float = 0.5,
 ) -> nn.Module:
     """NiN for 32×32 images (5×5, 5×5, k×k mlpconv blocks): 984,356 parameters at k = 3."""
-    check_kernel_size("nin", kernel_size)
+    check_odd_kernel_size("nin", kernel_size)
     if not 0 <= dropout < 1:
         raise ValueError(f"nin: dropout must be in [0, 1), got {dropout}")
     return NiN(conv, num_classes, in_channels, kernel_size, dropout)

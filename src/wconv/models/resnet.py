@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wconv.models.classification_common import check_kernel_size, conv_bn
+from wconv.models.classification_common import check_odd_kernel_size, conv_bn
 from wconv.models.init import kaiming_init_
 from wconv.models.registry import register
 from wconv.nn import ConvFactory
@@ -83,5 +83,5 @@ def resnet56(
     conv: ConvFactory, num_classes: int = 100, in_channels: int = 3, kernel_size: int = 3
 ) -> nn.Module:
     """ResNet-56 for 32×32 images (9 blocks per stage, option-A shortcuts): 858,868 parameters."""
-    check_kernel_size("resnet56", kernel_size)
+    check_odd_kernel_size("resnet56", kernel_size)
     return CifarResNet(conv, 9, num_classes, in_channels, kernel_size)

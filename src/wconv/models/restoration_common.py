@@ -11,7 +11,7 @@ RESTORATION_KERNEL_SIZES: tuple[int, ...] = (3, 5)
 PAD_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate")
 
 
-def check_kernel_size(model: str, kernel_size: int) -> int:
+def check_study_kernel_size(model: str, kernel_size: int) -> int:
     """Return ``kernel_size`` if the study uses it, else raise ``ValueError`` listing valid ones."""
     if isinstance(kernel_size, bool) or kernel_size not in RESTORATION_KERNEL_SIZES:
         raise ValueError(

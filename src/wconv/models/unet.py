@@ -1,7 +1,7 @@
 """U-Net backbones of the CoordGate deblurring study (Howard, Norreys & Döpp, arXiv 2401.04680,
 Fig. 4a): a plain U-Net of depth ``d``, the CG U-Net(d) with CoordGate layers at every level, and
-a CoordConv U-Net.  No official code exists; the layout follows MODELS.md and is documented in
-docs/coordgate.md.
+a CoordConv U-Net.  No official code exists; the layout follows the paper's Fig. 4a and its
+caption (only the abstract and figure captions are public) and is documented in docs/coordgate.md.
 
 Level ``l`` (0 … d) has ``base_width · 2**l`` channels, so the deepest has ``n_c[d]``.  Encoder
 level: two (conv k×k → BN → ReLU) blocks, then 2× max-pool; decoder level: nearest 2× upsampling,
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wconv.models.init import kaiming_init_
+from wconv.models.init import identity_head_, kaiming_init_
 from wconv.models.registry import register
 from wconv.models.restoration_common import check_positive, padded_side
 from wconv.nn import ConvFactory, CoordConv, CoordGate
@@ -151,8 +151,7 @@ class UNet(nn.Module):
         if residual:
             # A zero output conv makes the residual net start as the identity (output = blurred
             # input) instead of input + random features, which it first has to unlearn.
-            nn.init.zeros_(self.head.weight)  # type: ignore[arg-type]
-            nn.init.zeros_(self.head.bias)  # type: ignore[arg-type]
+            identity_head_(self.head)
 
     def forward(self, x: Tensor) -> Tensor:
         padded, crop = pad_to_multiple(x, 2**self.depth)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from wconv.models.classification_common import check_kernel_size
+from wconv.models.classification_common import check_odd_kernel_size
 from wconv.models.init import kaiming_init_
 from wconv.models.registry import register
 from wconv.nn import ConvFactory
@@ -59,5 +59,5 @@ def vgg16_bn(
     conv: ConvFactory, num_classes: int = 100, in_channels: int = 3, kernel_size: int = 3
 ) -> nn.Module:
     """VGG-16-BN with a single linear head for 32×32 images: 14,774,436 parameters."""
-    check_kernel_size("vgg16_bn", kernel_size)
+    check_odd_kernel_size("vgg16_bn", kernel_size)
     return VGG(conv, VGG16_LAYOUT, num_classes, in_channels, kernel_size)

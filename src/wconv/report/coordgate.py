@@ -20,17 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from wconv.report.figures import Plot, save_plot
-
-
-def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
+from wconv.report.figures import Plot, _figure, save_plot
 
 
 def _done(plot: Plot, folder: Path | None) -> Plot:

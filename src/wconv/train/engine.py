@@ -23,7 +23,8 @@ import socket
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -500,256 +501,341 @@ def train_run(
 
 
 @dataclass
-class Model:
-    """The trainable pieces of a run, restored from and saved into one checkpoint."""
+class TrainState:
+    """Everything a checkpoint saves and a resume restores, in one object.
+
+    :meth:`state_dict` and :meth:`load_state_dict` are the one save and the one restore path: their
+    keys are the ``last.pt`` format, and :meth:`progress` (where the run stands) is also the
+    ``last.pt.json`` sidecar that ``wconv status`` reads.  ``history`` holds the rows of
+    ``history.csv``, which is written beside the checkpoint, not inside it.
+    """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LRScheduler
     stopper: EarlyStopping
-
-
-@dataclass
-class Progress:
-    """Where the run stands: saved with every checkpoint (and its JSON sidecar)."""
-
+    settings: str  # settings_digest of the run's config: a checkpoint of other settings is stale
+    device: torch.device
     epoch: int = 0  # epochs fully trained and validated
     batches_done: int = 0  # of epoch ``epoch + 1``, when checkpointed mid-epoch
-    session: int = 1  # how many times the run has been started
-    train_loss_sum: float = 0.0
-    samples_seen: int = 0
+    # How many times the run has been started; each history row records the session that trained
+    # it, so a resumed run shows it (and that no epoch was trained twice).
+    session: int = 1
+    samples_seen: int = 0  # in epoch ``epoch + 1`` so far
     finished: str | None = None  # the final status once training ended; only testing is left
+    history: list[dict[str, Any]] = field(default_factory=list)
+    # Summed on the device and read once per epoch: no host sync per step.
+    train_loss_sum: Tensor = field(init=False)
 
+    def __post_init__(self) -> None:
+        self.train_loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
 
-def _build(cfg: dict[str, Any], data: Data, device: torch.device) -> Model:
-    recipe = cfg["recipe"]
-    model = build_model(cfg, data).to(device)
-    if cfg["compute"]["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, recipe, device)
-    schedule = build_schedule(optimizer, recipe, len(data.train))
-    stopper = EarlyStopping(int(recipe["patience"]), float(recipe.get("min_delta", 0.0)))
-    return Model(model, optimizer, schedule, stopper)
-
-
-def _save(
-    folder: RunFolder, parts: Model, progress: Progress, digest: str, device: torch.device
-) -> None:
-    state = {
-        "model": parts.model.state_dict(),
-        "optimizer": parts.optimizer.state_dict(),
-        "schedule": parts.schedule.state_dict(),
-        "early_stopping": vars(parts.stopper).copy(),
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "settings": digest,
-        **vars(progress),
-    }
-    save_checkpoint(folder.last, state, vars(progress).copy(), keep_previous=True)
-
-
-def _resume(
-    cfg: dict[str, Any], folder: RunFolder, parts: Model, device: torch.device, digest: str
-) -> tuple[Progress, list[dict[str, str]]]:
-    """Restore the last good checkpoint (or start over) and the history rows it covers."""
-    run = str(cfg.get("run_id"))
-    state = load_latest(folder.last, run)
-    if state is not None and state.get("settings") != digest:
-        # The run's settings changed since this checkpoint (params.yaml edited): resuming would
-        # mix two experiments, so the run starts over.
-        log.warning("%s: settings changed since the last checkpoint; starting over", run)
-        state = None
-    if state is None:
-        remove_checkpoint(folder.last)
-        for stale in (folder.best, checkpoint_sidecar(folder.best), folder.history):
-            stale.unlink(missing_ok=True)
-        return Progress(), []
-    history = folder.read_history()
-    parts.model.load_state_dict(state["model"])
-    parts.optimizer.load_state_dict(state["optimizer"])
-    parts.schedule.load_state_dict(state["schedule"])
-    parts.stopper = EarlyStopping(**state["early_stopping"])
-    torch.set_rng_state(state["rng_cpu"])
-    if device.type == "cuda" and state.get("rng_cuda") is not None:
-        torch.cuda.set_rng_state(state["rng_cuda"], device)
-    progress = Progress(
-        epoch=state["epoch"],
-        batches_done=state["batches_done"],
-        session=state["session"] + 1,
-        train_loss_sum=float(state["train_loss_sum"]),
-        samples_seen=int(state["samples_seen"]),
-        finished=state.get("finished"),
-    )
-    if len(history) < progress.epoch:
-        raise UserError(
-            f"{folder.history} has {len(history)} epoch rows but the checkpoint is at epoch "
-            f"{progress.epoch}; delete {folder.history} and {folder.last.parent} to start over"
+    @classmethod
+    def build(cls, cfg: dict[str, Any], data: Data, device: torch.device) -> TrainState:
+        """The untrained state of the run: model, optimizer, schedule and early stopping."""
+        recipe = cfg["recipe"]
+        model = build_model(cfg, data).to(device)
+        if cfg["compute"]["channels_last"]:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = build_optimizer(model, recipe, device)
+        return cls(
+            model=model,
+            optimizer=optimizer,
+            schedule=build_schedule(optimizer, recipe, len(data.train)),
+            stopper=EarlyStopping(int(recipe["patience"]), float(recipe.get("min_delta", 0.0))),
+            settings=settings_digest(cfg),
+            device=device,
         )
-    if progress.finished is not None:
-        log.info(
-            "%s: training had ended (%s, epoch %d); writing the result files",
-            run,
-            progress.finished,
-            progress.epoch,
-        )
-    else:
-        log.info(
-            "%s: resuming at epoch %d batch %d", run, progress.epoch + 1, progress.batches_done
-        )
-    return progress, history[: progress.epoch]
+
+    def progress(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "batches_done": self.batches_done,
+            "session": self.session,
+            "train_loss_sum": float(self.train_loss_sum),
+            "samples_seen": self.samples_seen,
+            "finished": self.finished,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        cuda = self.device.type == "cuda"
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "early_stopping": vars(self.stopper).copy(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "settings": self.settings,
+            **self.progress(),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """The inverse of :meth:`state_dict` (``history`` and ``settings`` are the caller's)."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.schedule.load_state_dict(saved["schedule"])
+        self.stopper = EarlyStopping(**saved["early_stopping"])
+        torch.set_rng_state(saved["rng_cpu"])
+        if self.device.type == "cuda" and saved.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(saved["rng_cuda"], self.device)
+        self.epoch = saved["epoch"]
+        self.batches_done = saved["batches_done"]
+        self.session = saved["session"]
+        self.train_loss_sum.fill_(float(saved["train_loss_sum"]))
+        self.samples_seen = int(saved["samples_seen"])
+        self.finished = saved.get("finished")
+
+    def save(self, folder: RunFolder) -> None:
+        """Write ``last.pt`` (the old one becomes ``last.previous.pt``) and its sidecar."""
+        save_checkpoint(folder.last, self.state_dict(), self.progress(), keep_previous=True)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a training session works with but never saves."""
+
+    cfg: dict[str, Any]
+    folder: RunFolder
+    device: torch.device
+    data: Data
+    flag: StopFlag
+
+    @property
+    def name(self) -> str:
+        return str(self.cfg.get("run_id"))
+
+    @property
+    def epochs(self) -> int:
+        return int(self.cfg["recipe"]["epochs"])
 
 
 def _train(
     cfg: dict[str, Any], folder: RunFolder, device: torch.device, data: Data, flag: StopFlag
 ) -> dict[str, Any]:
-    recipe = cfg["recipe"]
-    parts = _build(cfg, data, device)
-    model, optimizer, schedule = parts.model, parts.optimizer, parts.schedule
+    """Resume (or start) the run's state, train what is left, then test and write the results."""
+    run = Run(cfg, folder, device, data, flag)
+    state = TrainState.build(cfg, data, device)
+    _resume(run, state)
+    status = state.finished if state.finished is not None else _train_epochs(run, state)
+    return _finish(run, state, status)
+
+
+def _resume(run: Run, state: TrainState) -> None:
+    """Restore the last good checkpoint and the history rows it covers, or start over."""
+    folder = run.folder
+    saved = load_latest(folder.last, run.name)
+    if saved is not None and saved.get("settings") != state.settings:
+        # The run's settings changed since this checkpoint (params.yaml edited): resuming would
+        # mix two experiments, so the run starts over.
+        log.warning("%s: settings changed since the last checkpoint; starting over", run.name)
+        saved = None
+    if saved is None:
+        remove_checkpoint(folder.last)
+        for stale in (folder.best, checkpoint_sidecar(folder.best), folder.history):
+            stale.unlink(missing_ok=True)
+        return
+    history = folder.read_history()
+    state.load_state_dict(saved)
+    state.session += 1
+    if len(history) < state.epoch:
+        raise UserError(
+            f"{folder.history} has {len(history)} epoch rows but the checkpoint is at epoch "
+            f"{state.epoch}; delete {folder.history} and {folder.last.parent} to start over"
+        )
+    # One row more than the checkpoint: killed between history.csv and last.pt; retrained.
+    state.history = history[: state.epoch]
+    if state.finished is not None:
+        log.info(
+            "%s: training had ended (%s, epoch %d); writing the result files",
+            run.name,
+            state.finished,
+            state.epoch,
+        )
+    else:
+        log.info("%s: resuming at epoch %d batch %d", run.name, state.epoch + 1, state.batches_done)
+
+
+def _train_epochs(run: Run, state: TrainState) -> str:
+    """Train from the checkpoint's epoch and batch until the run ends; return its final status."""
+    step = _optimizer_step(run, state)
+    for epoch in range(state.epoch, run.epochs):
+        train_loss, seconds = _train_epoch(run, state, step)
+        status = _evaluate_epoch(run, state, train_loss, seconds)
+        if status is not None:
+            return status
+        if run.flag.signum is not None:
+            raise Interrupted(f"signal {run.flag.signum}: checkpointed after epoch {epoch + 1}")
+    return STATUS_OK
+
+
+def _optimizer_step(run: Run, state: TrainState) -> Callable[[Tensor, Tensor], Tensor]:
+    """One training step on a batch (forward, backward, update, density projection, schedule)."""
+    cfg, model, optimizer = run.cfg, state.model, state.optimizer
     criterion = loss_fn(cfg)
     step_model = torch.compile(model) if cfg["compute"]["compile"] else model
     ranged = ranged_layers(model)  # built once: the per-step projection skips the module walk
-    digest = settings_digest(cfg)
-    # session = how many times this run has been started; each history row records the session
-    # that trained it, so a resumed run shows it (and that no epoch was trained twice).
-    progress, history = _resume(cfg, folder, parts, device, digest)
-    # Summed on the device and read once per epoch: no host sync per step.
-    train_loss_sum = torch.full((), progress.train_loss_sum, device=device, dtype=torch.float64)
+    grad_clip = cfg["recipe"].get("grad_clip")
 
-    def checkpoint(epoch: int, batches_done: int, finished: str | None = None) -> None:
-        progress.epoch, progress.batches_done, progress.finished = epoch, batches_done, finished
-        progress.train_loss_sum = float(train_loss_sum)
-        _save(folder, parts, progress, digest, device)
+    def step(x: Tensor, y: Tensor) -> Tensor:
+        with _autocast(cfg, run.device):
+            loss = criterion(step_model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        project_densities_(ranged)
+        state.schedule.step()
+        return loss.detach()
 
-    def record(
-        epoch: int, train_loss: float, seconds: float | str, val: dict[str, float] | None
-    ) -> dict[str, Any]:
-        return {
-            "epoch": epoch + 1,
-            "train_loss": train_loss,
-            "val_loss": "" if val is None else val["loss"],
-            "val_metric": "" if val is None else _val_metric(val),
-            "lr": schedule.get_last_lr()[0],
-            "epoch_seconds": seconds,
-            "density": _densities(model),
-            "session": progress.session,
-        }
+    return step
 
-    epochs = int(recipe["epochs"])
-    status = progress.finished or STATUS_OK
-    first = progress.epoch if progress.finished is None else epochs
-    for epoch in range(first, epochs):
-        model.train()
-        data.train.set_epoch(epoch)
-        skip_batches = progress.batches_done
-        _sync(device)
-        started = time.perf_counter()
-        # Timing: device-synchronised wall time of the training batches only, evaluation excluded.
-        # A progress bar only on a terminal; batch jobs get the one log line per epoch below.
-        batches = tqdm(data.train, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                       disable=not sys.stderr.isatty())  # fmt: skip
-        for index, (x, y) in enumerate(batches):
-            if index < skip_batches:
-                continue
-            with _autocast(cfg, device):
-                loss = criterion(step_model(x).float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if recipe.get("grad_clip"):
-                nn.utils.clip_grad_norm_(model.parameters(), recipe["grad_clip"])
-            optimizer.step()
-            project_densities_(ranged)
-            schedule.step()
-            train_loss_sum += loss.detach().double() * x.shape[0]
-            progress.samples_seen += x.shape[0]
-            if flag.signum is not None:
-                checkpoint(epoch, index + 1)
-                raise Interrupted(
-                    f"signal {flag.signum}: checkpointed epoch {epoch + 1} batch {index + 1}"
-                )
-        _sync(device)
-        # An epoch resumed mid-way timed only part of its batches: blank, so that
-        # seconds_per_epoch stays a median of whole epochs.
-        seconds: float | str = time.perf_counter() - started if skip_batches == 0 else ""
-        progress.batches_done = 0
-        train_loss = float(train_loss_sum) / max(1, progress.samples_seen)
-        train_loss_sum.zero_()
-        progress.samples_seen = 0
-        if not math.isfinite(train_loss):
-            status = STATUS_DIVERGED
-            history.append(record(epoch, train_loss, seconds, None))
-            folder.write_history(history)
-            checkpoint(epoch + 1, 0, finished=status)
-            log.warning("%s: loss is %s at epoch %d, run diverged", cfg.get("run_id"),
-                        train_loss, epoch + 1)  # fmt: skip
-            break
-        val, _ = evaluate(model, data.val, cfg, device, data.num_classes, full=False)
-        if not math.isfinite(val["loss"]):
-            status = STATUS_DIVERGED
-        stop = parts.stopper.update(epoch + 1, val["loss"]) if status == STATUS_OK else True
-        if stop and status == STATUS_OK:
-            status = STATUS_STOPPED if epoch + 1 < epochs else STATUS_OK
-        ended = stop or epoch + 1 == epochs
-        history.append(record(epoch, train_loss, seconds, val))
-        if parts.stopper.best_epoch == epoch + 1:
-            save_checkpoint(
-                folder.best, {"model": model.state_dict(), "epoch": epoch + 1}, keep_previous=False
+
+def _train_epoch(
+    run: Run, state: TrainState, step: Callable[[Tensor, Tensor], Tensor]
+) -> tuple[float, float | str]:
+    """Train epoch ``state.epoch + 1`` from its checkpointed batch; its mean loss and seconds.
+
+    On a stop signal the state is checkpointed after the current batch and ``Interrupted`` raised.
+    """
+    epoch, skip_batches = state.epoch, state.batches_done
+    state.model.train()
+    run.data.train.set_epoch(epoch)
+    _sync(run.device)
+    started = time.perf_counter()
+    # Timing: device-synchronised wall time of the training batches only, evaluation excluded.
+    # A progress bar only on a terminal; batch jobs get the one log line per epoch.
+    batches = tqdm(run.data.train, desc=f"epoch {epoch + 1}/{run.epochs}", leave=False,
+                   disable=not sys.stderr.isatty())  # fmt: skip
+    for index, (x, y) in enumerate(batches):
+        if index < skip_batches:
+            continue
+        state.train_loss_sum += step(x, y).double() * x.shape[0]
+        state.samples_seen += x.shape[0]
+        if run.flag.signum is not None:
+            state.batches_done = index + 1
+            state.save(run.folder)
+            raise Interrupted(
+                f"signal {run.flag.signum}: checkpointed epoch {epoch + 1} batch {index + 1}"
             )
-        # History first, checkpoint second: a kill between them leaves one history row too many,
-        # which the resume drops, never one too few.
-        folder.write_history(history)
-        checkpoint(epoch + 1, 0, finished=status if ended else None)
-        log.info(
-            "%s epoch %d/%d train %.4f val %.4f metric %.4f %ss",
-            cfg.get("run_id", ""),
-            epoch + 1,
-            epochs,
-            train_loss,
-            val["loss"],
-            _val_metric(val),
-            f"{seconds:.2f}" if seconds != "" else "?",
-        )
-        if ended:
-            break
-        if flag.signum is not None:
-            raise Interrupted(f"signal {flag.signum}: checkpointed after epoch {epoch + 1}")
-
-    return _finish(cfg, folder, model, data, device, status, history, parts.stopper)
+    _sync(run.device)
+    # An epoch resumed mid-way timed only part of its batches: blank, so that
+    # seconds_per_epoch stays a median of whole epochs.
+    seconds: float | str = time.perf_counter() - started if skip_batches == 0 else ""
+    train_loss = float(state.train_loss_sum) / max(1, state.samples_seen)
+    state.batches_done, state.samples_seen = 0, 0
+    state.train_loss_sum.zero_()
+    return train_loss, seconds
 
 
-def _finish(
-    cfg: dict[str, Any],
-    folder: RunFolder,
-    model: nn.Module,
-    data: Data,
-    device: torch.device,
-    status: str,
-    history: list[dict[str, Any]],
-    stopper: EarlyStopping,
+def _evaluate_epoch(
+    run: Run, state: TrainState, train_loss: float, seconds: float | str
+) -> str | None:
+    """Validate the epoch just trained and checkpoint it; the final status if the run ended."""
+    epoch = state.epoch + 1  # the one just trained
+    if not math.isfinite(train_loss):
+        _commit_epoch(run, state, _history_row(state, train_loss, seconds, None), STATUS_DIVERGED)
+        log.warning("%s: loss is %s at epoch %d, run diverged", run.name, train_loss, epoch)
+        return STATUS_DIVERGED
+    val, _ = evaluate(
+        state.model, run.data.val, run.cfg, run.device, run.data.num_classes, full=False
+    )
+    status: str | None
+    if not math.isfinite(val["loss"]):
+        status = STATUS_DIVERGED
+    elif state.stopper.update(epoch, val["loss"]):
+        status = STATUS_STOPPED if epoch < run.epochs else STATUS_OK
+    else:
+        status = STATUS_OK if epoch == run.epochs else None
+    row = _history_row(state, train_loss, seconds, val)
+    if state.stopper.best_epoch == epoch:
+        best = {"model": state.model.state_dict(), "epoch": epoch}
+        save_checkpoint(run.folder.best, best, keep_previous=False)
+    _commit_epoch(run, state, row, status)
+    log.info(
+        "%s epoch %d/%d train %.4f val %.4f metric %.4f %ss",
+        run.cfg.get("run_id", ""),
+        epoch,
+        run.epochs,
+        train_loss,
+        val["loss"],
+        _val_metric(val),
+        f"{seconds:.2f}" if seconds != "" else "?",
+    )
+    return status
+
+
+def _history_row(
+    state: TrainState, train_loss: float, seconds: float | str, val: dict[str, float] | None
 ) -> dict[str, Any]:
+    return {
+        "epoch": state.epoch + 1,
+        "train_loss": train_loss,
+        "val_loss": "" if val is None else val["loss"],
+        "val_metric": "" if val is None else _val_metric(val),
+        "lr": state.schedule.get_last_lr()[0],
+        "epoch_seconds": seconds,
+        "density": _densities(state.model),
+        "session": state.session,
+    }
+
+
+def _commit_epoch(run: Run, state: TrainState, row: dict[str, Any], finished: str | None) -> None:
+    """Record a trained epoch: ``history.csv`` first, ``last.pt`` second (docs/run-folder.md).
+
+    A kill between them leaves one history row too many, which the resume drops, never one too few.
+    """
+    state.history.append(row)
+    run.folder.write_history(state.history)
+    state.epoch, state.batches_done, state.finished = state.epoch + 1, 0, finished
+    state.save(run.folder)
+
+
+def _finish(run: Run, state: TrainState, status: str) -> dict[str, Any]:
     """Test the best checkpoint, write the result files, then metrics.json last of all."""
-    val = test = None
-    if folder.best.exists():
-        try:
-            best = load_checkpoint(folder.best)
-        except CheckpointError as err:
-            raise UserError(
-                f"{err}; the best epoch's weights are lost: delete {folder.out} to rerun the run"
-            ) from None
-        model.load_state_dict(best["model"])
-        val, _ = evaluate(model, data.val, cfg, device, data.num_classes)
-        test, extra = evaluate(model, data.test, cfg, device, data.num_classes, keep_examples=8)
-        if data.num_classes is not None:
-            rows = "\n".join(",".join(str(v) for v in row) for row in extra.tolist())
-            write_text(folder.out / "confusion.csv", rows + "\n")
-        else:
-            with atomic_open(folder.out / "examples.npz", "wb") as handle:
-                np.savez_compressed(
-                    handle, noisy=extra["degraded"], output=extra["output"], clean=extra["clean"]
-                )
+    val, test = _test_best(run, state.model)
+    metrics = _metrics(run, state, status, val, test)
+    write_json(run.folder.metrics, metrics)
+    return metrics
+
+
+def _test_best(run: Run, model: nn.Module) -> tuple[Any, Any]:
+    """Load ``best.pt`` into ``model``, write ``confusion.csv`` or ``examples.npz``.
+
+    Returns its val and test metrics; ``(None, None)`` when no epoch was ever best (diverged).
+    """
+    folder, data = run.folder, run.data
+    if not folder.best.exists():
+        return None, None
+    try:
+        best = load_checkpoint(folder.best)
+    except CheckpointError as err:
+        raise UserError(
+            f"{err}; the best epoch's weights are lost: delete {folder.out} to rerun the run"
+        ) from None
+    model.load_state_dict(best["model"])
+    val, _ = evaluate(model, data.val, run.cfg, run.device, data.num_classes)
+    test, extra = evaluate(model, data.test, run.cfg, run.device, data.num_classes, keep_examples=8)
+    if data.num_classes is not None:
+        rows = "\n".join(",".join(str(v) for v in row) for row in extra.tolist())
+        write_text(folder.out / "confusion.csv", rows + "\n")
+    else:
+        with atomic_open(folder.out / "examples.npz", "wb") as handle:
+            np.savez_compressed(
+                handle, noisy=extra["degraded"], output=extra["output"], clean=extra["clean"]
+            )
+    return val, test
+
+
+def _metrics(run: Run, state: TrainState, status: str, val: Any, test: Any) -> dict[str, Any]:
+    """The content of ``metrics.json`` (see docs/run-folder.md)."""
+    cfg, device = run.cfg, run.device
+    model, stopper, history = state.model, state.stopper, state.history
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
     run_id = str(cfg.get("run_id", "run/"))
     study = run_id.split("/")[0]
-    metrics = {
+    return {
         "run_id": cfg.get("run_id"),
         "study": study,
         "task": cfg["task"],
@@ -774,7 +860,5 @@ def _finish(
         "seconds_per_epoch": statistics.median(seconds) if seconds else None,
         "val": val,
         "test": test,
-        "identity": data.test_identity,
+        "identity": run.data.test_identity,
     }
-    write_json(folder.metrics, metrics)
-    return metrics
