@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from wconv import __version__
 from wconv.errors import UserError
 
-COMMANDS = ("data", "train", "grid", "report", "status", "coordgate")
+COMMANDS = ("data", "train", "grid", "report", "status", "coordgate", "rehearse", "estimate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,87 @@
+"""``wconv rehearse``: a few real training steps of one run, and what the full run will cost."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from wconv.errors import UserError
+from wconv.study import load_params, run_config
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "rehearse",
+        help="time a few training steps of one run and project its full cost",
+        description="Run one run's real training code for --steps optimizer steps (after 2 "
+        "warm-up steps), time a validation pass and a checkpoint round trip, and write "
+        "<out>/rehearsal.json (docs/rehearsal.md). Writes no metrics.json: a rehearsal folder "
+        "never counts as a finished run. Keep --out outside paths.runs.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, help="a run config YAML file")
+    source.add_argument(
+        "--run-id", help="a run id of the params grid, e.g. cls/resnet56/standard/k3/s0"
+    )
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--preset", help="override the preset chosen in the params file")
+    parser.add_argument(
+        "--out", type=Path, help="rehearsal folder (default: <paths.results>/rehearsals/<run-id>)"
+    )
+    parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps (default 20)")
+    parser.add_argument(
+        "--max-val-batches",
+        type=int,
+        default=200,
+        help="time at most this many validation batches and scale to the whole set (default 200)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _read_config(path: Path) -> dict:
+    if not path.exists():
+        raise UserError(f"run config {path} not found")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise UserError(f"run config {path} is not valid YAML{line}; fix the file") from None
+    if not isinstance(config, dict):
+        raise UserError(f"run config {path} must be a YAML mapping of run settings")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    if args.max_val_batches < 1:
+        raise UserError(f"--max-val-batches must be at least 1, got {args.max_val_batches}")
+    if args.config is not None:
+        config = _read_config(args.config)
+        if args.out is None:
+            raise UserError("--out is required with --config")
+        out = args.out
+    else:
+        params = load_params(args.params, args.preset)
+        config = run_config(params, args.run_id)
+        out = args.out or Path(params["paths"]["results"]) / "rehearsals" / args.run_id
+    # Imported here: torch loads only once the arguments are known to be good.
+    from wconv.train.rehearsal import rehearse_run
+
+    try:
+        result = rehearse_run(config, out, args.steps, max_val_batches=args.max_val_batches)
+    except FileNotFoundError as missing:
+        raise UserError(str(missing)) from None
+    bound = " (upper bound: early stopping may end it sooner)"
+    print(
+        f"{result['run_id']}: {result['seconds_per_step_median']:.4g} s/step x "
+        f"{result['steps_per_epoch']} steps/epoch + {result['val_seconds']:.3g} s validation; "
+        f"{result['max_epochs']} epochs = {result['projected_run_seconds'] / 3600:.3g} h"
+        f"{bound if result['projection'] == 'upper_bound' else ''}; "
+        f"resume {'ok' if result['resume_ok'] else 'FAILED: ' + str(result['resume_problem'])}; "
+        f"wrote {out / 'rehearsal.json'}"
+    )
+    return 0 if result["resume_ok"] else 1
