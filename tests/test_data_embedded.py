@@ -16,7 +16,8 @@ from sklearn.datasets import load_digits
 
 from wconv.data import ClassificationSplit, RestorationSplit, load_split, prepare, prepared_dir
 from wconv.data.restoration import to_gray
-from wconv.data.store import locked, read_json
+from wconv.data.store import locked
+from wconv.io import read_json
 
 CLS = {"dataset": "embedded", "val_fraction": 0.1, "split_seed": 0}
 DEN = {
@@ -127,7 +128,7 @@ def test_loading_unprepared_settings_names_the_command(tmp_path):
             "data.split_seed must be a non-negative integer",
         ),
         ({"dataset": "embedded", "source": {"url": "http://x"}}, "remove data.source.url"),
-        ({**DEN, "patch_size": 0}, "data.patch_size must be positive"),
+        ({**DEN, "patch_size": 0}, "data.patch_size must be a positive integer, got 0"),
         ({**DEN, "grayscale": "no"}, "data.grayscale must be true or false"),
         ({**DEN, "eval_crop": 1000}, r"smaller than eval_crop=1000; set data.eval_crop to at most"),
     ],

@@ -60,7 +60,7 @@ def test_prepared_noisy_files_are_identical_across_roots(tmp_path):
     ("cfg", "message"),
     [
         ({"model": "poisson"}, "unknown noise.model 'poisson'; valid noise models: gaussian"),
-        ({"sigma": -0.1}, "noise.sigma must be a non-negative number"),
+        ({"sigma": -0.1}, r"noise.sigma must be a number in \(0, 1\], got -0.1"),
         ({"sigma": 0.1, "mu": 0.0}, "unknown key noise.mu"),
         ({"clip": "yes"}, "noise.clip must be true or false"),
         ({"seed": -1}, "noise.seed must be a non-negative integer"),

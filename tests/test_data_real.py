@@ -14,7 +14,7 @@ import torch
 from data_fixtures import RangeServer, cifar100_archive, div2k_zip, md5_of
 from wconv.data import load_split, prepare, prepared_dir
 from wconv.data.restoration import to_gray
-from wconv.data.store import read_json
+from wconv.io import read_json
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from wconv import settings
 from wconv.errors import UserError
+from wconv.settings import RECIPES
 from wconv.study import load_params, resolve_params, run_config, run_ids
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +73,21 @@ BAD = [
     (["classification", "densities"], [[0.8], [-0.2]], "classification.densities"),
     (["denoising", "densities"], {5: [[0.5]]}, "has 1 value(s) but a kernel of size 5 needs 2"),
     (["classification", "recipe", "lr"], -0.1, "classification.recipe.lr"),
-    (["classification", "data", "dataset"], "cifar10", "use one of ['embedded', 'cifar100']"),
+    (
+        ["classification", "data", "dataset"],
+        "cifar10",
+        "classification.data.dataset = 'cifar10' is not allowed; use one of ['embedded', "
+        "'cifar100', 'embedded-cls']",
+    ),
+    (["denoising", "data", "dataset"], "cifar100", "use one of ['embedded', 'div2k'"),
+    (["coordgate", "data", "dataset"], "div2k", "coordgate.data.dataset = 'div2k' is not allowed"),
+    (["coordgate", "data", "psf", "size"], 20, "coordgate.data.psf.size must be an odd integer"),
+    (["coordgate", "data", "blur"], 1, "unknown key coordgate.data.blur"),
+    (["coordgate", "data", "fields", "tran"], 1, "unknown key coordgate.data.fields.tran"),
+    (["denoising", "data", "noise", "model"], "poisson", "denoising.data.noise.model 'poisson'"),
+    (["denoising", "data", "noise", "mu"], 0.1, "unknown key denoising.data.noise.mu"),
+    (["classification", "recipe", "optimizer"], "lion", "recipe.optimizer = 'lion' is not"),
+    (["classification", "data", "val_fraction"], 1, "val_fraction must be a number in (0, 1)"),
     (["denoising", "data", "noise", "sigma"], 0, "denoising.data.noise.sigma"),
     (["classification", "seeds"], [], "classification.seeds"),
     (["compute", "amp"], "fp8", "compute.amp = 'fp8' is not allowed"),
@@ -79,7 +95,8 @@ BAD = [
     (["classification", "kernel_sizes"], [4], "classification.kernel_sizes.0 = 4"),
     (["classification", "recipe", "name"], "fast", "classification.recipe.name = 'fast'"),
     (["paths"], _DELETE, "'paths' is a required property"),
-    (["classification", "epochs"], 5, "Additional properties are not allowed ('epochs'"),
+    (["classification", "epochs"], 5, "unknown key classification.epochs; valid keys: activate"),
+    (["compute", "log_every_epoch"], True, "unknown key compute.log_every_epoch"),
 ]
 
 
@@ -89,6 +106,27 @@ def test_bad_params_are_rejected_with_the_key_named(path, value, message):
         resolve_params(_with(path, value), "paper")
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_the_recipes_are_complete_and_valid():
+    for name, recipe in RECIPES.items():
+        settings.check({"name": name, **recipe}, "full_recipe", "recipe")
+
+
+@pytest.mark.parametrize(
+    ("definition", "value", "message"),
+    [
+        ("compute", {"amp": "fp8"}, "compute.amp = 'fp8' is not allowed; use one of"),
+        ("compute", {"device": "tpu"}, "compute.device must be auto, cpu, cuda or cuda:N"),
+        ("noise", {"sigma": 2}, r"noise.sigma must be a number in \(0, 1\], got 2"),
+        ("noise", {"seed": True}, "noise.seed must be a non-negative integer, got True"),
+        ("full_recipe", {}, "recipe: 'optimizer' is a required property"),
+        ("psf", {"levels": 1}, "psf.levels must be an integer >= 2, got 1"),
+    ],
+)
+def test_a_schema_block_is_checked_on_its_own(definition, value, message):
+    with pytest.raises(ValueError, match=message):
+        settings.check(value, definition, definition.removeprefix("full_"))
 
 
 def test_unknown_preset():

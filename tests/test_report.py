@@ -66,7 +66,7 @@ def write_run(
     rid = parse_run_id(run_id)
     folder = runs / run_id
     folder.mkdir(parents=True)
-    task = {"cls": "classification", "den": "denoising"}[rid.study]
+    task = rid.task
     config = {
         "run_id": run_id,
         "task": task,
@@ -95,7 +95,7 @@ def write_run(
     history.to_csv(folder / "history.csv", index=False)
     metrics = {
         "run_id": run_id,
-        "study": rid.study,
+        "study": rid.prefix,
         "task": task,
         "model": rid.model,
         "conv": rid.conv,
@@ -488,7 +488,7 @@ def test_metrics_that_disagree_with_the_folder_are_corrupt(tmp_path: Path) -> No
 
 def test_run_id_parsing() -> None:
     rid = parse_run_id("den/nafnet/weighted-d0.1_0.9/k5/s2")
-    assert (rid.study, rid.model, rid.conv, rid.density, rid.kernel_size, rid.seed) == (
+    assert (rid.prefix, rid.model, rid.conv, rid.density, rid.kernel_size, rid.seed) == (
         "den",
         "nafnet",
         "weighted",

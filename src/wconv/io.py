@@ -1,4 +1,4 @@
-"""Atomic file writes: a temp file in the target folder, fsync, then ``os.replace``.
+"""Atomic file writes (a temp file in the target folder, fsync, then ``os.replace``) and reads.
 
 A reader (or a crashed job's rerun) therefore sees either the old file or the new one, never half.
 """
@@ -62,6 +62,17 @@ def write_csv(
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; ``ValueError`` naming the file when it is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path}: not valid JSON ({err}); delete it to have it written again"
+        ) from err
 
 
 def write_yaml(path: str | os.PathLike[str], data: Any) -> None:

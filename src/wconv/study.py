@@ -2,11 +2,12 @@
 
 ``params.yaml`` holds every setting of the paper study; a named entry of ``presets`` (chosen by the
 ``preset`` key, or ``--preset`` / ``snakemake --config preset=...``) is merged over it, so the demo
-and the paper grid share one file.  Everything is checked against
-``workflow/schemas/params.schema.yaml`` and the model registry before any job starts.
+and the paper grid share one file.  Everything is checked against ``wconv/params.schema.yaml``
+and the model registry (:mod:`wconv.settings`) before any job starts.
 
-Run ids are readable and stable: ``<study>/<model>/<conv>[-d<density>]/k<kernel>/s<seed>``, e.g.
-``cls/resnet56/weighted-d0.75/k3/s0``; density values are joined by ``_`` (``d0.1_0.9``).
+Run ids (:class:`wconv.vocabulary.RunId`) are readable and stable:
+``<prefix>/<model>/<conv>[-d<density>]/k<kernel>/s<seed>``; density values are joined by ``_``
+(``d0.1_0.9``), and a CoordGate model carries its U-Net depth (``unet-L3``).
 """
 
 from __future__ import annotations
@@ -20,25 +21,13 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
+from wconv import settings
 from wconv.errors import UserError
-from wconv.models import list_models
 from wconv.nn.weighted import density_vectors
-
-SCHEMA = Path(__file__).resolve().parent / "params.schema.yaml"
-STUDIES = {
-    "classification": ("cls", "classification"),
-    "denoising": ("den", "denoising"),
-    "coordgate": ("cg", "deblurring"),
-}
-PREFIX_TO_STUDY = {prefix: name for name, (prefix, _) in STUDIES.items()}
-MODEL_TASK = {
-    "classification": "classification",
-    "denoising": "restoration",
-    "deblurring": "deblurring",
-}
+from wconv.vocabulary import PREFIX_TO_STUDY as PREFIX_TO_STUDY  # re-exported for the workflow
+from wconv.vocabulary import STUDIES, STUDY_TASK, RunId
 
 
 def deep_merge(base: Any, override: Any) -> Any:
@@ -51,54 +40,17 @@ def deep_merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def _path(error: jsonschema.ValidationError) -> str:
-    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
-
-
-def _explain(error: jsonschema.ValidationError) -> str:
-    where = _path(error)
-    schema = error.schema if isinstance(error.schema, Mapping) else {}
-    if error.validator == "enum":
-        return f"params: {where} = {error.instance!r} is not allowed; use one of {schema['enum']}"
-    if error.validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        return f"params: {where}: {error.message}; allowed keys: {allowed}"
-    if error.validator == "required":
-        return f"params: {where}: {error.message}"
-    return f"params: {where}: {error.message}"
-
-
 def validate_params(params: Mapping[str, Any]) -> None:
-    """Schema and registry checks; raise ``UserError`` naming the key and the allowed values."""
-    schema = yaml.safe_load(SCHEMA.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.path), str(e.path)))
-    if errors:
-        best = jsonschema.exceptions.best_match(errors)
-        raise UserError(_explain(best))
-    for study, (_, task) in STUDIES.items():
+    """Schema, registry and grid checks; raise ``UserError`` naming the key and the allowed
+    values."""
+    try:
+        settings.check(params)
+    except ValueError as error:
+        raise UserError(f"params: {error}") from None
+    for study in STUDIES:
         section = params.get(study)
-        if not section or not section.get("activate", True):
-            continue
-        valid = list_models(MODEL_TASK[task])
-        for model in section["models"]:
-            if model not in valid:
-                raise UserError(
-                    f"params: {study}.models has unknown model {model!r}; valid: {valid}"
-                )
-        for kernel in section["kernel_sizes"]:
-            for density in densities_for(section, kernel):
-                try:
-                    density_vectors(density, (kernel, kernel), f"{study}.densities")
-                except ValueError as error:
-                    raise UserError(f"params: {error}") from None
-        if section["data"].get("dataset") == "deblur":
-            from wconv.data.deblur import resolve_deblur
-
-            try:
-                resolve_deblur(section["data"])
-            except ValueError as error:
-                raise UserError(f"params: {study}.{error}") from None
+        if section and section.get("activate", True):
+            settings.check_study(study, section)
     check_grid(params)
 
 
@@ -170,10 +122,13 @@ class Cell:
 
     @property
     def run_id(self) -> str:
-        prefix = STUDIES[self.study][0]
-        conv = self.conv if self.conv == "standard" else f"{self.conv}-d{density_tag(self.density)}"
+        return str(self.id)
+
+    @property
+    def id(self) -> RunId:
+        tag = "" if self.conv == "standard" else density_tag(self.density)
         model = self.model if self.depth is None else f"{self.model}-L{self.depth}"
-        return f"{prefix}/{model}/{conv}/k{self.kernel_size}/s{self.seed}"
+        return RunId.of(self.study, model, self.conv, tag, self.kernel_size, self.seed)
 
 
 def cells(params: Mapping[str, Any]) -> Iterator[Cell]:
@@ -244,7 +199,7 @@ def check_grid(params: Mapping[str, Any]) -> None:
     if not active:
         print(
             "warning: params: every study is switched off (activate: false), so the grid is empty; "
-            "set classification/denoising/coordgate.activate: true to run one",
+            f"set {'/'.join(STUDIES)}.activate: true to run one",
             file=sys.stderr,
         )
     for study in active:
@@ -339,7 +294,7 @@ def _cell_config(params: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
         options["depth"] = cell.depth
     return {
         "run_id": run_id,
-        "task": STUDIES[cell.study][1],
+        "task": STUDY_TASK[cell.study],
         "model": cell.model,
         "model_options": options,
         "conv": cell.conv,

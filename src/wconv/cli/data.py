@@ -26,10 +26,14 @@ import yaml
 from wconv.data import describe, list_datasets, prepare, prepared_dir, resolve
 from wconv.data.config import get_spec
 from wconv.data.download import DownloadError
-from wconv.data.store import MANIFEST, read_json
+from wconv.data.store import MANIFEST
 from wconv.errors import UserError
-from wconv.io import write_json
-from wconv.study import PREFIX_TO_STUDY, STUDIES, load_params
+from wconv.io import read_json, write_json
+from wconv.study import load_params
+from wconv.vocabulary import PREFIX_TO_STUDY, STUDIES, STUDY_PREFIX
+
+# The studies as the commands name them: by their run-id prefixes.
+_STUDY_CHOICES = " | ".join(STUDY_PREFIX[study] for study in STUDIES)
 
 # Library errors that a user fixes by changing settings, files or the network.
 _USER_FAILURES = (ValueError, FileNotFoundError, PermissionError, DownloadError)
@@ -61,7 +65,9 @@ def add_parser(subparsers: Any) -> None:
     study = commands.add_parser(
         "prepare-study", help="prepare the data of one study of a params file (a workflow rule)"
     )
-    study.add_argument("study", help="study section of --params: cls | den (or its full name)")
+    study.add_argument(
+        "study", help=f"study section of --params: {_STUDY_CHOICES} (or its full name)"
+    )
     _add_settings_arguments(study, study_option=False)
     _add_stamp_argument(study)
     study.set_defaults(func=run_prepare, dataset=None, params=Path("params.yaml"))
@@ -83,7 +89,7 @@ def _add_settings_arguments(parser: argparse.ArgumentParser, *, study_option: bo
     parser.add_argument("--preset", help="preset of --params to apply (default: the file's own)")
     if study_option:
         parser.add_argument(
-            "--study", help="study of --params whose data: settings to use (cls | den)"
+            "--study", help=f"study of --params whose data: settings to use ({_STUDY_CHOICES})"
         )
     parser.add_argument(
         "--set",
@@ -150,7 +156,7 @@ def _study_section(params: dict[str, Any], study: str, path: Path) -> dict[str, 
     name = PREFIX_TO_STUDY.get(study, study)
     section = params.get(name)
     if name not in STUDIES or not isinstance(section, dict):
-        choices = ", ".join(f"{prefix} ({full})" for full, (prefix, _) in STUDIES.items())
+        choices = ", ".join(f"{STUDY_PREFIX[full]} ({full})" for full in STUDIES)
         raise UserError(f"no study {study!r} in {path}; use one of {choices}")
     if not isinstance(section.get("data"), dict):
         raise UserError(

@@ -17,6 +17,7 @@ from wconv.data import cifar, classification, deblur, div2k, embedded, restorati
 from wconv.data.config import list_datasets, resolve
 from wconv.data.loader import DeviceBatches
 from wconv.data.splits import ClassificationSplit, RestorationSplit
+from wconv.vocabulary import FAMILY
 
 __all__ = [
     "ClassificationSplit",
@@ -30,7 +31,8 @@ __all__ = [
     "resolve",
 ]
 
-_TASKS = {"classification": classification, "restoration": restoration}
+# DatasetSpec.task -> the module that prepares and loads it (labelled images, image pairs).
+_TASKS = {FAMILY["classification"]: classification, FAMILY["denoising"]: restoration}
 
 
 def _is_deblur(data_cfg: Mapping[str, Any]) -> bool:

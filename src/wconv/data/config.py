@@ -2,15 +2,16 @@
 
 ``resolve(data_cfg)`` turns the section a user wrote into a complete, checked settings dict
 (defaults filled in, ``null`` meaning "the default", unknown keys rejected so a typo cannot be
-silently ignored) and finds the data set that handles it. Data sets register a
-``DatasetSpec``; ``dataset: embedded`` is an alias resolved by the keys present: a section with
-one of a spec's ``markers`` (``noise`` / ``patch_size`` for denoising) picks that spec, otherwise
-the spec without markers (classification) is used.
+silently ignored) and finds the data set that handles it.  The values are checked by the
+settings schema (``classification_data`` / ``denoising_data`` of ``wconv/params.schema.yaml``,
+through :func:`wconv.settings.check`); this module checks only the names it registers.  Data
+sets register a ``DatasetSpec``; ``dataset: embedded`` is an alias resolved by the keys present:
+a section with one of a spec's ``markers`` (``noise`` / ``patch_size`` for denoising) picks that
+spec, otherwise the spec without markers (classification) is used.
 """
 
 from __future__ import annotations
 
-import copy
 import importlib.resources
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,13 +20,17 @@ from typing import Any
 
 import yaml
 
+from wconv import settings
 from wconv.data import noise
+from wconv.vocabulary import FAMILY
 
-TASKS = ("classification", "restoration")
+KINDS: dict[str, str] = {FAMILY["classification"]: "classification_data",
+                         FAMILY["denoising"]: "denoising_data"}  # fmt: skip
+"""``DatasetSpec.task`` (labelled images, or clean/noisy image pairs) -> the schema of its
+settings (``$defs`` of ``wconv/params.schema.yaml``)."""
 
 # Network options shared by every downloadable source; ``source`` of a study may override them.
 NETWORK_DEFAULTS: dict[str, Any] = {"retries": 3, "backoff": 2.0, "timeout": 60.0}
-_POSITIVE = {"patch_size", "patches_per_image", "eval_crop", "count", "timeout"}
 
 
 @dataclass(frozen=True)
@@ -50,14 +55,24 @@ _SPECS: dict[str, DatasetSpec] = {}
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     if spec.name in _SPECS:
         raise ValueError(f"data set {spec.name!r} is registered twice")
-    if spec.task not in TASKS:
-        raise ValueError(f"data set {spec.name!r} has unknown task {spec.task!r}; use {TASKS}")
+    if spec.task not in KINDS:
+        raise ValueError(
+            f"data set {spec.name!r} has unknown task {spec.task!r}; use one of {list(KINDS)}"
+        )
     _SPECS[spec.name] = spec
     return spec
 
 
 def list_datasets() -> list[str]:
     return sorted(_SPECS)
+
+
+def dataset_names(task: str) -> list[str]:
+    """The names a ``data.dataset`` of ``task`` (a ``DatasetSpec.task``) may have: aliases
+    first, then the data sets."""
+    specs = [s for s in _SPECS.values() if s.task == task]
+    aliases = sorted({s.alias for s in specs if s.alias})
+    return aliases + sorted(s.name for s in specs)
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -74,25 +89,46 @@ def default_sources() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def resolve(data_cfg: Mapping[str, Any]) -> tuple[DatasetSpec, dict[str, Any]]:
-    """Validate a ``data:`` section and return its data set and the complete settings."""
+def resolve(data_cfg: Mapping[str, Any], where: str = "data") -> tuple[DatasetSpec, dict[str, Any]]:
+    """Validate a ``data:`` section and return its data set and the complete settings.
+    ``ValueError`` messages name keys from ``where`` (e.g. ``denoising.data``) on."""
     if not isinstance(data_cfg, Mapping):
         raise ValueError(f"the data section must be a mapping, got {type(data_cfg).__name__}")
     name = data_cfg.get("dataset")
     if not isinstance(name, str):
         choices = ", ".join(["embedded", *list_datasets()])
-        raise ValueError(f"data.dataset is missing or not a string; set it to one of: {choices}")
-    spec = _by_name_or_alias(name, data_cfg)
+        raise ValueError(f"{where}.dataset is missing or not a string; set it to one of: {choices}")
+    spec = _by_name_or_alias(name, data_cfg, where)
     user = {k: v for k, v in data_cfg.items() if k != "dataset"}
     if not spec.downloads:
         # The shared params layout may carry an all-null ``source``; anything set is a mistake.
-        _check_no_source(user.pop("source", None), spec.name)
-    cfg = _merge(spec.defaults, user, "data")
+        _check_no_source(user.pop("source", None), spec.name, f"{where}.source")
+    cfg = settings.fill(spec.defaults, user)
+    if "noise" in spec.defaults:
+        cfg["noise"] = noise.resolve_noise(cfg["noise"], f"{where}.noise")
+    settings.check(cfg, KINDS[spec.task], where)
+    cfg = _as_defaults(cfg, spec.defaults)
     cfg["dataset"] = spec.name
     return spec, cfg
 
 
-def _by_name_or_alias(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
+def _as_defaults(cfg: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Numbers in the type of their default (``val_fraction: 1`` -> 1.0, ``patch_size: 32.0`` ->
+    32), so equal settings give equal cache digests."""
+    for key, default in defaults.items():
+        value = cfg.get(key)
+        if isinstance(default, Mapping) and isinstance(value, dict):
+            cfg[key] = _as_defaults(value, default)
+        elif isinstance(value, bool) or isinstance(default, bool) or value is None:
+            continue
+        elif isinstance(default, float) and isinstance(value, int):
+            cfg[key] = float(value)
+        elif isinstance(default, int) and isinstance(value, float):
+            cfg[key] = int(value)  # the schema let only whole numbers through
+    return cfg
+
+
+def _by_name_or_alias(name: str, data_cfg: Mapping[str, Any], where: str) -> DatasetSpec:
     if name in _SPECS:
         return _SPECS[name]
     candidates = [s for s in _SPECS.values() if s.alias == name]
@@ -106,67 +142,10 @@ def _by_name_or_alias(name: str, data_cfg: Mapping[str, Any]) -> DatasetSpec:
     chosen = marked or unmarked
     if len(chosen) != 1:
         raise ValueError(
-            f"data.dataset {name!r} is ambiguous here; name one of "
+            f"{where}.dataset {name!r} is ambiguous here; name one of "
             f"{', '.join(s.name for s in candidates)} instead"
         )
     return chosen[0]
-
-
-def _merge(defaults: Mapping[str, Any], user: Mapping[str, Any], where: str) -> dict[str, Any]:
-    if not isinstance(user, Mapping):
-        raise ValueError(f"{where} must be a mapping, got {user!r}")
-    unknown = sorted(set(user) - set(defaults))
-    if unknown:
-        raise ValueError(
-            f"unknown key {where}.{unknown[0]}; valid keys here: {', '.join(sorted(defaults))}"
-        )
-    out: dict[str, Any] = {}
-    for key, default in defaults.items():
-        value = user.get(key)
-        if key == "noise":
-            out[key] = noise.resolve_noise(value, f"{where}.noise")
-        elif isinstance(default, Mapping):
-            out[key] = _merge(default, value or {}, f"{where}.{key}")
-        elif value is None:
-            out[key] = copy.deepcopy(default)
-        else:
-            out[key] = _check_value(f"{where}.{key}", key, value, default)
-    return out
-
-
-def _check_value(where: str, key: str, value: Any, default: Any) -> Any:
-    if key == "val_fraction":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise ValueError(f"{where} must be a number in (0, 1), got {value!r}")
-        return float(value)
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, got {value!r}")
-        return value
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{where} must be a non-negative integer, got {value!r}")
-        if key in _POSITIVE and value == 0:
-            raise ValueError(f"{where} must be positive, got 0")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"{where} must be a non-negative number, got {value!r}")
-        if key in _POSITIVE and value == 0:
-            raise ValueError(f"{where} must be positive, got 0")
-        return float(value)
-    # Strings: URLs, checksums, archive paths (defaults may be None).
-    if isinstance(value, Path):
-        value = str(value)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{where} must be a non-empty string, got {value!r}")
-    if key == "md5" and not _is_md5(value):
-        raise ValueError(f"{where} must be 32 hexadecimal digits, got {value!r}")
-    return value
-
-
-def _is_md5(text: str) -> bool:
-    return len(text) == 32 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def downloadable_source(part: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,7 +155,7 @@ def downloadable_source(part: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def _check_no_source(source: Any, name: str, where: str = "data.source") -> None:
+def _check_no_source(source: Any, name: str, where: str) -> None:
     if isinstance(source, Mapping):
         for key, value in source.items():
             _check_no_source(value, name, f"{where}.{key}")

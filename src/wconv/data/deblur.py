@@ -40,7 +40,6 @@ i])``, its noise from ``[noise.seed, split, i]``, float64 FFTs.
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 from collections.abc import Callable, Mapping
@@ -50,19 +49,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from wconv import settings
 from wconv.data.config import resolve
 from wconv.data.noise import STREAMS, make_noise, resolve_noise
 from wconv.data.restoration import to_gray
 from wconv.data.splits import SPLITS, RestorationSplit, check_split
-from wconv.data.store import (
-    digest,
-    is_complete,
-    load_npy,
-    locked,
-    read_json,
-    save_npy,
-    write_manifest,
-)
+from wconv.data.store import digest, is_complete, load_npy, locked, save_npy, write_manifest
+from wconv.io import read_json
 
 EMBEDDED_IMAGES: tuple[str, ...] = (
     "astronaut", "brick", "camera", "cat", "cell", "clock", "coffee", "coins", "grass", "gravel",
@@ -70,8 +63,6 @@ EMBEDDED_IMAGES: tuple[str, ...] = (
 )  # fmt: skip
 """scikit-image sample images that ship inside the wheel (``skimage.data`` loads them offline)."""
 
-PSF_MODELS: tuple[str, ...] = ("radial", "astigmatic")
-SOURCES: tuple[str, ...] = ("embedded", "folder", "div2k")
 Loader = Callable[[], np.ndarray]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -115,90 +106,44 @@ DEFAULTS: dict[str, Any] = {
 # --------------------------------------------------------------------------- configuration
 
 
-def resolve_deblur(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``cfg`` merged over :data:`DEFAULTS` and checked; unknown keys and bad values raise
-    ``ValueError`` naming the key.  (``dataset: deblur`` is accepted and ignored.)"""
+def resolve_deblur(cfg: Mapping[str, Any] | None, where: str = "data") -> dict[str, Any]:
+    """``cfg`` merged over :data:`DEFAULTS` and checked (``$defs/deblur_data`` of the settings
+    schema, then what needs code: bundled images, PSF size); unknown keys and bad values raise
+    ``ValueError`` naming the key from ``where`` on.  (``dataset: deblur`` is accepted and
+    ignored.)"""
     user = {k: v for k, v in (cfg or {}).items() if k != "dataset"}
-    out = _merge(DEFAULTS, user, "data")
-    if out["source"] not in SOURCES:
-        raise ValueError(f"data.source must be one of {list(SOURCES)}, got {out['source']!r}")
+    out = settings.fill(DEFAULTS, user)
+    settings.check(out, "deblur_data", where)
     if out["source"] == "div2k":
-        resolve({"dataset": "div2k", **out["div2k"]})  # validates the overrides
-    for key in ("images", "folders"):
-        unknown = sorted(set(out[key]) - set(SPLITS))
-        if unknown:
-            raise ValueError(f"unknown key data.{key}.{unknown[0]}; valid keys: {list(SPLITS)}")
+        resolve({"dataset": "div2k", **out["div2k"]}, f"{where}.div2k")  # checks the overrides
     for split in SPLITS:
         if out["source"] == "embedded":
-            names = out["images"][split]
-            if not isinstance(names, list) or not names:
-                raise ValueError(f"data.images.{split} must be a non-empty list of image names")
-            bad = [n for n in names if n not in EMBEDDED_IMAGES]
+            bad = [n for n in out["images"][split] if n not in EMBEDDED_IMAGES]
             if bad:
                 raise ValueError(
-                    f"data.images.{split}: {bad} are not bundled scikit-image images; use some of "
-                    f"{list(EMBEDDED_IMAGES)}"
+                    f"{where}.images.{split}: {bad} are not bundled scikit-image images; use "
+                    f"some of {list(EMBEDDED_IMAGES)}"
                 )
-        elif out["source"] == "div2k":
-            pass  # DIV2K's own split (see wconv.data.div2k)
-        elif not isinstance(out["folders"][split], str | Path):
-            raise ValueError(f"data.folders.{split} must name a folder of images (source: folder)")
-        else:
+        elif out["source"] == "folder":
             out["folders"][split] = str(Path(out["folders"][split]).expanduser().resolve())
-        if _count(out["fields"][split]) < 1:
-            raise ValueError(f"data.fields.{split} must be an integer >= 1")
-    if not isinstance(out["augment"], bool):
-        raise ValueError(f"data.augment must be true or false, got {out['augment']!r}")
-    if _count(out["split_seed"]) < 0:
-        raise ValueError(f"data.split_seed must be an integer >= 0, got {out['split_seed']!r}")
-    if _count(out["field_size"]) < 8:
-        raise ValueError(f"data.field_size must be an integer >= 8, got {out['field_size']!r}")
-    check_psf(out["psf"])
-    out["noise"] = resolve_noise(out["noise"], "data.noise")
-    return out
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else -1
-
-
-def _merge(defaults: Mapping[str, Any], user: Any, where: str) -> dict[str, Any]:
-    if not isinstance(user, Mapping):
-        raise ValueError(f"{where} must be a mapping, got {user!r}")
-    unknown = sorted(set(user) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown key {where}.{unknown[0]}; valid keys: {sorted(defaults)}")
-    out: dict[str, Any] = {}
-    for key, default in defaults.items():
-        value = user.get(key)
-        if isinstance(default, Mapping) and key not in ("images", "folders", "noise", "div2k"):
-            out[key] = _merge(default, value or {}, f"{where}.{key}")
-        elif isinstance(default, Mapping):  # checked later (per split / by their own resolvers)
-            out[key] = {**copy.deepcopy(dict(default)), **(value or {})}
-        else:
-            out[key] = copy.deepcopy(default) if value is None else value
+    _check_psf_size(out["psf"], f"{where}.psf")
+    out["noise"] = resolve_noise(out["noise"], f"{where}.noise")
     return out
 
 
 def check_psf(psf: Mapping[str, Any]) -> None:
     """Raise ``ValueError`` for a PSF section that cannot describe a field."""
-    if psf["model"] not in PSF_MODELS:
-        raise ValueError(f"data.psf.model must be one of {list(PSF_MODELS)}, got {psf['model']!r}")
-    size = psf["size"]
-    if _count(size) < 3 or size % 2 == 0:
-        raise ValueError(f"data.psf.size must be an odd integer >= 3, got {size!r}")
-    sc, se = psf["sigma_center"], psf["sigma_edge"]
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in (sc, se)):
-        raise ValueError(f"data.psf sigmas must be > 0, got {sc!r}, {se!r}")
+    settings.check(psf, "psf", "data.psf")
+    _check_psf_size(psf, "data.psf")
+
+
+def _check_psf_size(psf: Mapping[str, Any], where: str) -> None:
+    size, sc, se = psf["size"], psf["sigma_center"], psf["sigma_edge"]
     if 3 * max(sc, se) > size // 2 + 1:
         raise ValueError(
-            f"data.psf.size {size} truncates a sigma of {max(sc, se)} px; use size >= "
+            f"{where}.size {size} truncates a sigma of {max(sc, se)} px; use size >= "
             f"{2 * math.ceil(3 * max(sc, se)) + 1}"
         )
-    if not isinstance(psf["power"], int | float) or psf["power"] <= 0:
-        raise ValueError(f"data.psf.power must be > 0, got {psf['power']!r}")
-    if _count(psf["levels"]) < 2 or _count(psf["orientations"]) < 1:
-        raise ValueError("data.psf.levels must be >= 2 and data.psf.orientations >= 1")
 
 
 # --------------------------------------------------------------------------- PSF field

@@ -2,6 +2,8 @@
 
 Models are registered by name (``noise.model`` in params.yaml); each is a frozen dataclass whose
 fields, with their defaults, are the model's parameters, so a new model is one decorated class.
+The values of the shared keys and of the built-in models' parameters are checked by the settings
+schema (``$defs/noise`` of ``wconv/params.schema.yaml``); a new model checks its own.
 Every image gets its own generator seeded from ``(noise.seed, split, image index)``: the noisy set
 is identical bit for bit on every run and machine, and does not depend on the order in which
 images are processed.
@@ -14,6 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
+
+from wconv import settings
 
 # Generator streams per split, so the three splits never share noise.
 STREAMS = {"train": 0, "val": 1, "test": 2}
@@ -57,16 +61,6 @@ class GaussianNoise:
     sigma: float = 0.01
     clip: bool = False
 
-    def __post_init__(self) -> None:
-        if (
-            isinstance(self.sigma, bool)
-            or not isinstance(self.sigma, int | float)
-            or self.sigma < 0
-        ):
-            raise ValueError(f"noise.sigma must be a non-negative number, got {self.sigma!r}")
-        if not isinstance(self.clip, bool):
-            raise ValueError(f"noise.clip must be true or false, got {self.clip!r}")
-
     def apply(self, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         noisy = clean + np.float32(self.sigma) * rng.standard_normal(clean.shape, dtype=np.float32)
         return np.clip(noisy, 0.0, 1.0, out=noisy) if self.clip else noisy
@@ -77,6 +71,8 @@ class GaussianNoise:
 
 def resolve_noise(user: Mapping[str, Any] | None, where: str = "noise") -> dict[str, Any]:
     """Complete a ``noise:`` section with the chosen model's defaults; unknown keys are errors."""
+    if user is not None:
+        settings.check(user, "noise", where)
     user = dict(user or {})
     model = user.pop("model", "gaussian")
     if model not in _MODELS:
@@ -84,8 +80,6 @@ def resolve_noise(user: Mapping[str, Any] | None, where: str = "noise") -> dict[
             f"unknown {where}.model {model!r}; valid noise models: {', '.join(list_noise_models())}"
         )
     seed = user.pop("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"{where}.seed must be a non-negative integer, got {seed!r}")
     fields = {f.name: f.default for f in dataclasses.fields(_MODELS[model])}
     unknown = sorted(set(user) - set(fields))
     if unknown:
@@ -94,7 +88,7 @@ def resolve_noise(user: Mapping[str, Any] | None, where: str = "noise") -> dict[
             f"valid keys: model, seed, {', '.join(fields)}"
         )
     resolved = {"model": model, "seed": seed, **fields, **user}
-    make_noise(resolved)  # validates the values
+    make_noise(resolved)  # a new model may check its values when it is made
     return resolved
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 import wconv
 from wconv.io import atomic_open, write_json
+from wconv.io import read_json as read_json  # re-exported: the data modules call store.read_json
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,6 @@ def digest(obj: Any) -> str:
     """Short stable hash of a JSON-able value (the settings a cache folder depends on)."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(text.encode()).hexdigest()[:10]
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:

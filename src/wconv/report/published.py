@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from wconv.report.runs import METRICS
+from wconv.vocabulary import METRICS, PAPER_TASKS
 
-TASKS: tuple[str, ...] = ("classification", "denoising")
+TASKS: tuple[str, ...] = PAPER_TASKS  # the sections of published.yaml
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,24 @@
 """Read the run folders the training engine writes (docs/run-folder.md); never train.
 
-A run id is ``<study>/<model>/<conv>[-d<density>]/k<kernel_size>/s<seed>``.  Finished runs (with
-a ``metrics.json``) become one row each of a flat :class:`pandas.DataFrame` that the tables and
-figures aggregate; every folder, finished or not, also gets a state (:mod:`wconv.report.status`).
+A run id (:class:`wconv.vocabulary.RunId`) is ``<study>/<model>/<conv>[-d<density>]/k<kernel
+size>/s<seed>``.  Finished runs (with a ``metrics.json``) become one row each of a flat
+:class:`pandas.DataFrame` that the tables and figures aggregate; every folder, finished or not,
+also gets a state (:mod:`wconv.report.status`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-STUDIES: dict[str, str] = {"cls": "classification", "den": "denoising", "cg": "deblurring"}
-CONVS: tuple[str, ...] = ("standard", "weighted", "learned")
-FINISHED_STATUSES: tuple[str, ...] = ("ok", "stopped_early", "diverged")
-
-# Metric name → True when higher is better.  Classification: accuracy and macro F1 on [0, 1];
-# image metrics on [0, 1] images with data range 1 (NRMSE is the only lower-is-better one).
-METRICS: dict[str, dict[str, bool]] = {
-    "classification": {"accuracy": True, "f1_macro": True},
-    "denoising": {"psnr": True, "ssim": True, "nrmse": False, "fsim": True, "uiq": True},
-}
-METRICS["deblurring"] = METRICS["denoising"]  # the CoordGate study: same image metrics
+from wconv.io import read_json
+from wconv.vocabulary import FINISHED_STATUSES, METRICS, TASKS, RunId
 
 RECORD_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -52,73 +42,15 @@ RECORD_COLUMNS: tuple[str, ...] = (
     *(
         f"{block}_{metric}"
         for block in ("val", "test", "identity")
-        for task in ("classification", "denoising")
-        for metric in METRICS[task]
+        for metric in dict.fromkeys(m for task in TASKS for m in METRICS[task])
     ),
 )
 """Columns of the flat table of finished runs (every task's metric columns, NaN where absent)."""
 
-_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9_.+]*"
-_MODEL = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"  # CoordGate variants carry their depth: unet-L3
-_RUN_ID = re.compile(
-    rf"^(?P<study>{_SEGMENT})/(?P<model>{_MODEL})/(?P<conv>[a-z]+)(?:-d(?P<density>[0-9._]+))?"
-    r"/k(?P<k>[0-9]+)/s(?P<seed>[0-9]+)$"
-)
-
-
-@dataclass(frozen=True)
-class RunId:
-    """The parsed form of a run id; ``str(run_id)`` gives the id back."""
-
-    study: str
-    model: str
-    conv: str
-    density_label: str  # the density as written in the id ("0.75", "0.1_0.9"), "" when absent
-    kernel_size: int
-    seed: int
-
-    @property
-    def density(self) -> tuple[float, ...] | None:
-        return density_values(self.density_label)
-
-    @property
-    def cell(self) -> str:
-        """The id without the seed: the grid cell whose seeds are aggregated."""
-        return str(self).rsplit("/", 1)[0]
-
-    def __str__(self) -> str:
-        conv = f"{self.conv}-d{self.density_label}" if self.density_label else self.conv
-        return f"{self.study}/{self.model}/{conv}/k{self.kernel_size}/s{self.seed}"
-
 
 def parse_run_id(text: str) -> RunId:
     """Parse ``<study>/<model>/<conv>[-d<density>]/k<kernel_size>/s<seed>`` or raise ValueError."""
-    match = _RUN_ID.match(text.strip().strip("/"))
-    if match is None:
-        raise ValueError(
-            f"{text!r} is not a run id; expected <study>/<model>/<conv>[-d<density>]/k<k>/s<seed>, "
-            "e.g. cls/resnet56/weighted-d0.75/k3/s0"
-        )
-    conv, density = match["conv"], match["density"] or ""
-    if conv not in CONVS:
-        raise ValueError(f"run id {text!r}: unknown conv {conv!r}; use one of {list(CONVS)}")
-    if density:
-        try:
-            values = [float(v) for v in density.split("_")]
-        except ValueError:
-            raise ValueError(
-                f"run id {text!r}: density {density!r} must be numbers joined by '_', e.g. 0.1_0.9"
-            ) from None
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"run id {text!r}: density {density!r} has a non-finite value")
-    return RunId(
-        study=match["study"],
-        model=match["model"],
-        conv=conv,
-        density_label=density,
-        kernel_size=int(match["k"]),
-        seed=int(match["seed"]),
-    )
+    return RunId.parse(text)
 
 
 def find_run_folders(runs_dir: Path) -> dict[str, Path]:
@@ -135,16 +67,6 @@ def find_run_folders(runs_dir: Path) -> dict[str, Path]:
             continue  # not a run folder (e.g. a stray folder a user made); the grid ignores it
         found[str(run_id)] = path
     return found
-
-
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; ``ValueError`` naming the file when it is not valid JSON."""
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(
-            f"{path}: not valid JSON ({err}); rerun the run or delete the file"
-        ) from err
 
 
 def _check_metric_block(block: Any, name: str, task: str, path: Path) -> None:
@@ -172,7 +94,7 @@ def read_metrics(path: Path, run_id: RunId) -> dict[str, Any]:
             f"{path}: status {data['status']!r} is not one of {list(FINISHED_STATUSES)}"
         )
     expected = {
-        "study": run_id.study,
+        "study": run_id.prefix,  # metrics.json names the study by its run-id prefix
         "model": run_id.model,
         "conv": run_id.conv,
         "kernel_size": run_id.kernel_size,
@@ -290,7 +212,7 @@ def run_record(run_id: RunId, folder: Path, metrics: Mapping[str, Any]) -> dict[
     row: dict[str, Any] = {
         "run_id": str(run_id),
         "cell": run_id.cell,
-        "study": run_id.study,
+        "study": run_id.prefix,
         "task": task,
         "model": run_id.model,
         "conv": run_id.conv,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from wconv.report.published import Published, PublishedEntry
-from wconv.report.runs import METRICS, STUDIES, density_label, density_values, parse_run_id
+from wconv.report.runs import density_label, density_values, parse_run_id
 from wconv.report.stats import (
     ReportOptions,
     by_seed,
@@ -27,6 +27,7 @@ from wconv.report.stats import (
     paired_test,
     summarise,
 )
+from wconv.vocabulary import METRICS, PAPER_TASKS
 
 OURS = "ours (measured)"
 MISSING = "—"
@@ -145,7 +146,7 @@ def _cells(
     ours = {(m, int(k)) for m, k in zip(records["model"], records["kernel_size"], strict=True)}
     for run_id in expected:
         parsed = parse_run_id(run_id)
-        if STUDIES.get(parsed.study) == task:
+        if parsed.task == task:
             ours.add((parsed.model, parsed.kernel_size))
     cells: list[tuple[str, int]] = []
     for entry in published.for_task(task):
@@ -547,7 +548,7 @@ def density_search_table(records: pd.DataFrame, options: ReportOptions | None = 
     numeric: list[dict[str, Any]] = []
     display: list[list[Cell]] = []
     classes: list[str] = []
-    for task in ("classification", "denoising"):
+    for task in PAPER_TASKS:
         select = options.select_metric[task]
         metric = spec(task, select)
         weighted = _task_records(records, task)
