@@ -3,6 +3,7 @@
 #   snakemake --profile slurm                      # on an HPC login node, one SLURM job per run
 #   snakemake --profile profiles/local             # on this machine
 #   snakemake --profile slurm --config preset=paper
+#   snakemake --profile slurm --config preset=paper rehearse=20   # cost estimate first
 #
 # `snakemake --lint`: rules declare no conda env or container on purpose: every job runs in the
 # project's .venv (`make install`), which SLURM jobs inherit; a per-rule env would rebuild torch.
@@ -22,9 +23,10 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/coordgate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/rehearse.smk"
 
 
 rule all:
     input:
-        report_outputs(),
+        study_targets(),
     default_target: True

@@ -460,3 +460,21 @@ def test_failed_marker_is_removed_and_the_run_finishes(finished, reference, data
     metrics = train_run(_config(data_root), finished)
     assert not (finished / "failed").exists()
     assert _result(metrics) == _result(json.loads((reference / "metrics.json").read_text()))
+
+
+def test_checkpoint_retention_best_drops_the_resume_state_of_a_finished_run(
+    data_root, reference, tmp_path
+):
+    config = _config(data_root)
+    config["compute"]["checkpoints"] = "best"
+    out = tmp_path / "kept-best"
+    metrics = train_run(config, out)
+    left = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert left == ["best.pt", sidecar(out / "checkpoints" / "best.pt").name], left
+    reference_files = sorted(p.name for p in (reference / "checkpoints").iterdir())
+    assert "last.pt" in reference_files  # the default keeps everything
+    assert _result(metrics) == _result(json.loads((reference / "metrics.json").read_text()))
+    # A finished run stays finished: the rerun is a no-op, nothing is retrained.
+    before = (out / "metrics.json").stat().st_mtime_ns
+    train_run(config, out)
+    assert (out / "metrics.json").stat().st_mtime_ns == before

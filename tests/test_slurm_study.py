@@ -96,9 +96,22 @@ def test_study_through_slurm_survives_a_cancelled_job(slurm_cluster: str, tmp_pa
     log = log_path.read_text()
     assert process.returncode == 0, log[-5000:]
 
+    # The retry of the cancelled run asked SLURM for twice the time and memory (attempt 2), and
+    # every train job carries its run id in the job comment (squeue -o %k, `wconv status`).
+    flat = cancelled_run.replace("/", "_")
+    run_logs = {p.stem for p in (root / "results/logs/slurm/rule_train").rglob(f"{flat}/*.log")}
+    retries = run_logs - {job_id}
+    assert len(retries) == 1, (run_logs, job_id)
+    retry = subprocess.run(
+        ["scontrol", "show", "job", retries.pop()], capture_output=True, text=True, check=True
+    ).stdout
+    assert "TimeLimit=00:20:00" in retry and re.search(r"MinMemoryNode=4000M\b", retry), retry
+    assert f"Comment=rule_train_wildcards_{flat}" in retry, retry
+
     # Every job went through sbatch; the cancelled one was resubmitted as a new SLURM job.
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
-    assert len(submitted) == len(expected) + 2 + 1 + 1  # trains + prepares + report + retry
+    # Trains and the retry; prepare and report are local rules (no job, on the login node).
+    assert len(submitted) == len(expected) + 1
     assert job_id in submitted
     slurm_logs = list((root / "results" / "logs" / "slurm").rglob("*.log"))
     assert {p.stem for p in slurm_logs} >= set(submitted) - {job_id}

@@ -101,4 +101,4 @@ def test_status_shows_each_state(tmp_path):
     running = next(line for line in result.stdout.splitlines() if "weighted-d1.2/k3/s0" in line)
     assert " 1 " in running and "0.33" in running  # epochs done and best metric so far
     summary = result.stdout.splitlines()[-1]
-    assert "1 done, 1 diverged, 1 running, 1 failed, 1 interrupted" in summary
+    assert "1 done, 1 diverged, 1 running, 0 pending, 1 failed, 1 interrupted" in summary

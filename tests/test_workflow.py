@@ -114,6 +114,19 @@ def test_dvc_reruns_only_new_cells_then_nothing(study):
     assert "rule train" not in again.stdout + again.stderr
     assert metrics_files(study) == after
 
+    # A change DVC sees and Snakemake does not (a comment in the code): DVC reruns the stage,
+    # Snakemake has nothing to train, and the metrics DVC removed before the rerun come back.
+    with (study / "src/wconv/__init__.py").open("a") as handle:
+        handle.write("# touched\n")
+    touched = run(study, "dvc", "repro")
+    assert "rule train" not in touched.stdout + touched.stderr
+    assert metrics_files(study) == after
+    assert (study / "results/metrics.json").is_file()
+    metrics = json.loads(run(study, "dvc", "metrics", "show", "--json").stdout)
+    headline = next(iter(metrics.values()))["data"]["results/metrics.json"]["data"]
+    assert headline["runs"]["done"] == len(after)
+    assert not any("EPYC" in key or "cores" in key for key in headline.get("timing", {}))
+
 
 def test_dvc_push_and_pull_through_a_local_remote(study, tmp_path):
     remote = tmp_path / "remote"
@@ -121,8 +134,16 @@ def test_dvc_push_and_pull_through_a_local_remote(study, tmp_path):
     run(study, "dvc", "push")
     expected = metrics_files(study)
     shutil.rmtree(study / "results" / "runs")
+    # The shared-filesystem settings of docs/cluster.md: links into one group-writable cache.
+    run(study, "dvc", "config", "cache.type", "symlink,copy")
+    run(study, "dvc", "config", "cache.shared", "group")
     run(study, "dvc", "pull")
     assert sorted(metrics_files(study)) == sorted(expected)
+    pulled = study / "results/runs/demo" / next(iter(expected)) / "metrics.json"
+    assert pulled.is_symlink(), pulled
+    cached = pulled.resolve()
+    assert study / ".dvc" / "cache" in cached.parents, cached
+    assert cached.parent.stat().st_mode & 0o020, oct(cached.parent.stat().st_mode)  # group-writable
     status = run(study, "dvc", "status").stdout
     assert "up to date" in status or "Data and pipelines are up to date" in status
 

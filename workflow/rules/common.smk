@@ -1,29 +1,33 @@
 # Everything the rules need from params.yaml, computed once: the validated settings of the chosen
 # preset, the grid's run ids, and helpers. Rules stay thin and hold no logic.
+import json
 import socket
 import sys
 import time
 from pathlib import Path
 
-from wconv.errors import UserError
-from wconv.io import write_yaml
-import json
-
 import yaml
 
-from wconv.study import PREFIX_TO_STUDY, resolve_params, run_config, run_ids
+from wconv.errors import UserError
+from wconv.io import write_yaml
+from wconv.study import resolve_params, run_config, run_ids
+from wconv.vocabulary import PREFIX_TO_STUDY, RUN_ID_PATTERN, STUDY_PREFIX_PATTERN, RunId
 
 PARAMS_FILE = "params.yaml"
 # Settings flow one way: params.yaml <- its preset <- --configfile files <- --config (later
 # wins; docs/cluster.md). Snakemake's own `config` cannot tell them apart (and a --configfile
 # replaces the Snakefile's configfile), so params.yaml is read here and the command-line layer
 # comes from Snakemake's settings. Jobs get these settings as files, never params.yaml again.
+OVERRIDES = dict(workflow.config_settings.overwrite_config)
+# `--config rehearse=N` (docs/rehearsal.md): every cell of the grid runs N real training steps,
+# a validation pass and a checkpoint round trip instead of training, into its own folder, and
+# the workflow ends with the cost estimate. It is a mode of the workflow, not a study setting.
 try:
+    REHEARSE_STEPS = int(OVERRIDES.pop("rehearse", 0) or 0)
     with open(PARAMS_FILE) as handle:
-        PARAMS = resolve_params(
-            yaml.safe_load(handle) or {},
-            overrides=workflow.config_settings.overwrite_config,
-        )
+        PARAMS = resolve_params(yaml.safe_load(handle) or {}, overrides=OVERRIDES)
+except ValueError:
+    raise WorkflowError("--config rehearse=N needs a whole number of steps, e.g. rehearse=20")
 except UserError as error:
     raise WorkflowError(str(error)) from None
 
@@ -36,12 +40,22 @@ DATA = PARAMS["paths"]["data"]
 RUNS = PARAMS["paths"]["runs"]
 RESULTS = PARAMS["paths"]["results"]
 RUN_IDS = run_ids(PARAMS)
-ACTIVE_STUDIES = sorted({run_id.split("/", 1)[0] for run_id in RUN_IDS})
+# Rehearsals never share a folder with runs: nothing there can pass for a finished run.
+REHEARSALS = f"{RESULTS}/rehearsals/{PRESET or 'default'}"
+
+
+# Downloads and the report need no GPU and little time: on a cluster they run in the Snakemake
+# process on the login node (which has the internet access compute nodes often lack), not as
+# jobs; only training and the CoordGate experiments are submitted (docs/cluster.md).
+localrules:
+    prepare,
+    report,
+    estimate,
 
 
 wildcard_constraints:
-    run=r"(cls|den|cg)/[^/]+/[^/]+/k\d+/s\d+",
-    study=r"cls|den|cg",
+    run=RUN_ID_PATTERN,
+    study=STUDY_PREFIX_PATTERN,
     experiment=r"oned|padding",
 
 
@@ -67,7 +81,7 @@ def prepared_stamp(study):
 
 
 def study_of_run(wildcards):
-    return prepared_stamp(wildcards.run.split("/", 1)[0])
+    return prepared_stamp(RunId.parse(wildcards.run).prefix)
 
 
 # As rule params these make Snakemake rerun a job whose settings changed in params.yaml (its
@@ -99,15 +113,15 @@ def write_job_settings(path):
     return path
 
 
-def start_train_job(job_config, log, run_id):
+def start_job(command, job_config, log, run_id):
     # The run config goes next to the run (atomically: a killed job never leaves half a file)
-    # and is handed to `wconv train --config`: the job trains exactly what Snakemake resolved.
+    # and is handed to `wconv train|rehearse --config`: the job runs what Snakemake resolved.
     write_yaml(job_config, run_config(PARAMS, run_id))
     # Appended, with a header per session: a retry keeps the first session's log (and the
     # SIGTERM message that explains why it stopped).
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as handle:
-        handle.write(f"=== wconv train {run_id}: {socket.gethostname()}, {time.ctime()}\n")
+        handle.write(f"=== wconv {command} {run_id}: {socket.gethostname()}, {time.ctime()}\n")
 
 
 def run_metrics():
@@ -128,10 +142,19 @@ def coordgate_experiments():
 def report_outputs():
     # The run folders are targets themselves: a deleted run is retrained even though the
     # report that once read it still exists.
-    # summary.json too: DVC tracks it, and a copy DVC removed must be rewritten.
+    # metrics.json too: DVC tracks it, and a copy DVC removed must be rewritten.
     return [
         f"{RESULTS}/index.html",
         f"{RESULTS}/summary.json",
+        f"{RESULTS}/metrics.json",
         *run_metrics(),
         *coordgate_experiments(),
     ]
+
+
+def rehearsal_outputs():
+    return [f"{REHEARSALS}/{run_id}/rehearsal.json" for run_id in RUN_IDS]
+
+
+def study_targets():
+    return [f"{REHEARSALS}/cost_estimate.csv"] if REHEARSE_STEPS else report_outputs()

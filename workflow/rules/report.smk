@@ -5,6 +5,7 @@ rule report:
     output:
         index=report(f"{RESULTS}/index.html", caption="../report/index.rst", category="Results"),
         summary=f"{RESULTS}/summary.json",
+        metrics=f"{RESULTS}/metrics.json",
     log:
         f"{RESULTS}/logs/report.log",
     params:

@@ -18,5 +18,5 @@ rule train:
         mem_mb=scaled_mem("train", 16000),
         gpu=resource("train", "gpu", 0),
     run:
-        start_train_job(params.job_config, log[0], wildcards.run)
+        start_job("train", params.job_config, log[0], wildcards.run)
         shell("{WCONV} train --config {params.job_config} --out {params.out} >> {log} 2>&1")

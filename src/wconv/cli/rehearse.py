@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
+from wconv.cli.train import read_run_config
 from wconv.errors import UserError
 from wconv.study import load_params, run_config
+from wconv.vocabulary import RUN_ID_EXAMPLE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,13 +22,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", type=Path, help="a run config YAML file")
-    source.add_argument(
-        "--run-id", help="a run id of the params grid, e.g. cls/resnet56/standard/k3/s0"
-    )
+    source.add_argument("--run-id", help=f"a run id of the params grid, e.g. {RUN_ID_EXAMPLE}")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--preset", help="override the preset chosen in the params file")
     parser.add_argument(
-        "--out", type=Path, help="rehearsal folder (default: <paths.results>/rehearsals/<run-id>)"
+        "--out",
+        type=Path,
+        help="rehearsal folder (default: <paths.results>/rehearsals/<preset>/<run-id>)",
     )
     parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps (default 20)")
     parser.add_argument(
@@ -40,34 +40,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _read_config(path: Path) -> dict:
-    if not path.exists():
-        raise UserError(f"run config {path} not found")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise UserError(f"run config {path} is not valid YAML{line}; fix the file") from None
-    if not isinstance(config, dict):
-        raise UserError(f"run config {path} must be a YAML mapping of run settings")
-    return config
-
-
 def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
     if args.max_val_batches < 1:
         raise UserError(f"--max-val-batches must be at least 1, got {args.max_val_batches}")
     if args.config is not None:
-        config = _read_config(args.config)
+        config = read_run_config(args.config)
         if args.out is None:
             raise UserError("--out is required with --config")
         out = args.out
     else:
         params = load_params(args.params, args.preset)
         config = run_config(params, args.run_id)
-        out = args.out or Path(params["paths"]["results"]) / "rehearsals" / args.run_id
+        # The workflow's folder for the same cell (workflow/rules/common.smk, REHEARSALS).
+        preset = params.get("preset") or "default"
+        out = args.out or Path(params["paths"]["results"]) / "rehearsals" / preset / args.run_id
     # Imported here: torch loads only once the arguments are known to be good.
     from wconv.train.rehearsal import rehearse_run
 

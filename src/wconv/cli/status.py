@@ -6,10 +6,12 @@ Safe on a login node while jobs run and after a crash: it reads files, never tra
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from wconv.errors import UserError
-from wconv.report.status import STATES, grid_status
+from wconv.report.queue import slurm_queue
+from wconv.report.status import STATES, grid_status, with_queue
 from wconv.study import load_params, run_ids
 
 
@@ -34,7 +36,12 @@ def run(args: argparse.Namespace) -> int:
     if args.runs is not None and not args.runs.is_dir():
         raise UserError(f"--runs {args.runs}: no such folder; give the folder holding the runs")
     runs = args.runs or Path(params["paths"]["runs"])
-    table = grid_status(runs, run_ids(params))
+    grid = run_ids(params)
+    table = grid_status(runs, grid)
+    # On a cluster, the queue knows the runs that wait for a node (no folder yet).
+    queue = slurm_queue(grid)
+    if queue is not None:
+        table = with_queue(table, queue)
     counts = table["state"].value_counts()
     summary = ", ".join(f"{counts.get(state, 0)} {state}" for state in STATES)
     if args.state:
@@ -53,5 +60,11 @@ def run(args: argparse.Namespace) -> int:
     print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
     for _, row in shown.iterrows():
         print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
-    print(f"{len(run_ids(params))} cells: {summary}")
+    print(f"{len(grid)} cells: {summary}")
+    if queue is not None and queue.array_tasks:
+        # An array's tasks all carry the first task's comment: counted, not matched to runs.
+        waiting = sum(job.waiting for job in queue.array_tasks)
+        print(f"SLURM job arrays: {len(queue.array_tasks)} train tasks, {waiting} pending")
+    if queue is not None and queue.error:
+        print(f"warning: {queue.error}; queued jobs not shown", file=sys.stderr)
     return 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from wconv.errors import UserError
 from wconv.study import load_params, run_config
 from wconv.train import EXIT_REQUEUE, Interrupted, train_run
+from wconv.vocabulary import RUN_ID_EXAMPLE
 
 log = logging.getLogger("wconv.train")
 
@@ -25,29 +27,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", type=Path, help="a run config YAML file")
-    source.add_argument(
-        "--run-id", help="a run id of the params grid, e.g. cls/resnet56/standard/k3/s0"
-    )
+    source.add_argument("--run-id", help=f"a run id of the params grid, e.g. {RUN_ID_EXAMPLE}")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--preset", help="override the preset chosen in the params file")
     parser.add_argument("--out", type=Path, help="run folder (default: <paths.runs>/<run-id>)")
     parser.set_defaults(func=run)
 
 
+def read_run_config(path: Path) -> dict[str, Any]:
+    """The run config YAML file ``path`` (a mapping), or a one-line ``UserError``."""
+    if not path.exists():
+        raise UserError(f"run config {path} not found")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise UserError(f"run config {path} is not valid YAML{line}; fix the file") from None
+    if not isinstance(config, dict):
+        raise UserError(f"run config {path} must be a YAML mapping of run settings")
+    return config
+
+
 def run(args: argparse.Namespace) -> int:
     if args.config is not None:
-        if not args.config.exists():
-            raise UserError(f"run config {args.config} not found")
-        try:
-            config = yaml.safe_load(args.config.read_text())
-        except yaml.YAMLError as err:
-            where = getattr(err, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            raise UserError(
-                f"run config {args.config} is not valid YAML{line}; fix the file"
-            ) from None
-        if not isinstance(config, dict):
-            raise UserError(f"run config {args.config} must be a YAML mapping of run settings")
+        config = read_run_config(args.config)
         if args.out is None:
             raise UserError("--out is required with --config")
         out = args.out

@@ -3,7 +3,8 @@
 Outputs under ``out_dir``::
 
     index.html                 the page (every table and figure, grid status, params)
-    summary.json               key numbers, machine-readable (DVC metrics); ours only
+    summary.json               key numbers, machine-readable; ours only
+    metrics.json               the headline numbers per cell (DVC metrics)
     tables/<key>.{csv,md,html} one file per table and format
     figures/<stem>.{png,svg}   one file per figure and format
 
@@ -35,11 +36,11 @@ from wconv.report.figures import (
     save_plot,
     timing_plots,
 )
+from wconv.report.headline import headline_metrics
 from wconv.report.page import PlotFiles, TableFiles, render_index
 from wconv.report.published import Published, load_published
 from wconv.report.render import html_document, relative_url, table_csv, table_html, table_markdown
-from wconv.report.runs import METRICS
-from wconv.report.stats import DEFAULT_SELECT_METRIC, ReportOptions
+from wconv.report.stats import ReportOptions
 from wconv.report.status import scan_runs
 from wconv.report.tables import (
     Table,
@@ -50,6 +51,7 @@ from wconv.report.tables import (
     status_table,
     timing_table,
 )
+from wconv.vocabulary import METRICS, PAPER_TASKS, SELECT_METRIC, STUDY_PREFIX
 
 
 @dataclass
@@ -77,7 +79,7 @@ def options_from_params(params: Mapping[str, Any] | None) -> ReportOptions:
         raise ValueError(
             f"params: unknown report key(s) {unknown}; valid: select_metric, wilcoxon_min_n"
         )
-    select = dict(DEFAULT_SELECT_METRIC)
+    select = {task: SELECT_METRIC[task] for task in PAPER_TASKS}
     for task, metric in (section.get("select_metric") or {}).items():
         if task not in METRICS or metric not in METRICS[task]:
             valid = {t: list(m) for t, m in METRICS.items()}
@@ -129,7 +131,7 @@ def summarise_report(
             block.setdefault(f"{row['model']}/k{row['kernel_size']}", {})[conv] = values
         summary[task] = block
     timing: dict[str, Any] = {}
-    for task in ("classification", "denoising"):
+    for task in PAPER_TASKS:
         number = "4" if task == "classification" else "6"
         for row in tables[f"table{number}_timing_{task}"].data.to_dict("records"):
             if row["n_standard"] or row["n_weighted"]:
@@ -181,7 +183,7 @@ def _write_table(table: Table, folder: Path, index: Path) -> TableFiles:
 
 
 def _section_of(plot: Plot) -> str:
-    if plot.stem.startswith("cg"):
+    if plot.stem.startswith(STUDY_PREFIX["coordgate"]):  # the CoordGate study's plots
         return "coordgate"
     if plot.stem.startswith("timing_"):
         return plot.stem
@@ -288,6 +290,7 @@ def build_report(
     _remove_stale_figures(out / "figures", figures)
     summary = summarise_report(tables, status, published.label)
     write_json(out / "summary.json", summary)
+    write_json(out / "metrics.json", headline_metrics(summary, (params or {}).get("preset")))
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = render_index(
         out, runs, table_files, plot_files, status, published, warnings, shown, generated

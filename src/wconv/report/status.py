@@ -8,6 +8,8 @@ States, first match wins:
   host; another host's heartbeat, the lock's mtime, older than ``STALE_AFTER_S``);
 * ``running`` — a ``.lock`` whose pid is alive on this host, or whose heartbeat from another host
   is fresh (we cannot look at other hosts' processes);
+* ``pending`` — (``wconv status`` only, from ``squeue``) a train job for the run waits in the
+  SLURM queue; see ``wconv.report.queue``;
 * ``interrupted`` — the folder exists without lock or metrics (e.g. a stopped job that left its
   last checkpoint; rerunning resumes it);
 * ``not started`` — an expected run id without a folder.
@@ -26,13 +28,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from wconv.io import read_json
+from wconv.report.queue import Queue
 from wconv.report.runs import (
     RECORD_COLUMNS,
     RunId,
     find_run_folders,
     parse_run_id,
     read_history,
-    read_json,
     read_metrics,
     run_record,
 )
@@ -42,6 +45,7 @@ STATES: tuple[str, ...] = (
     "done",
     "diverged",
     "running",
+    "pending",
     "failed",
     "interrupted",
     "corrupt",
@@ -163,7 +167,7 @@ def scan_runs(
         rows.append(
             {
                 "run_id": key,
-                "study": run_id.study,
+                "study": run_id.prefix,
                 "model": run_id.model,
                 "conv": run_id.conv,
                 "density": run_id.density_label,
@@ -190,3 +194,20 @@ def grid_status(
     ``val_metric`` logged so far.  A malformed expected id is a ``ValueError``.
     """
     return scan_runs(runs_dir, expected_run_ids)[0]
+
+
+def with_queue(status: pd.DataFrame, queue: Queue) -> pd.DataFrame:
+    """``status`` with what the SLURM queue knows: a run whose job waits is ``pending``, a run
+    whose job has just started (no lock yet) ``running``; finished runs keep their state."""
+    status = status.copy()
+    for index, row in status.iterrows():
+        job = queue.by_run.get(str(row["run_id"]))
+        if job is None or row["state"] in ("done", "diverged", "corrupt"):
+            continue
+        if job.waiting:
+            status.loc[index, ["state", "detail"]] = ["pending", job.describe()]
+        elif row["state"] != "running":
+            status.loc[index, ["state", "detail"]] = ["running", f"{job.describe()}, starting"]
+        else:
+            status.loc[index, "detail"] = f"{job.describe()}: {row['detail']}"
+    return status

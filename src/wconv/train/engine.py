@@ -52,6 +52,7 @@ from wconv.train.checkpoint import (
     save_checkpoint,
 )
 from wconv.train.config import resolve
+from wconv.vocabulary import RunId
 
 log = logging.getLogger("wconv.train")
 
@@ -797,6 +798,10 @@ def _finish(run: Run, state: TrainState, status: str) -> dict[str, Any]:
     val, test = _test_best(run, state.model)
     metrics = _metrics(run, state, status, val, test)
     write_json(run.folder.metrics, metrics)
+    if run.cfg["compute"]["checkpoints"] == "best":
+        # The result is on disk: the resume state (optimizer, schedule, RNG; the bulk of a
+        # run's disk) has no further use. best.pt, the reported epoch's weights, stays.
+        remove_checkpoint(run.folder.last)
     return metrics
 
 
@@ -833,14 +838,17 @@ def _metrics(run: Run, state: TrainState, status: str, val: Any, test: Any) -> d
     cfg, device = run.cfg, run.device
     model, stopper, history = state.model, state.stopper, state.history
     seconds = [float(row["epoch_seconds"]) for row in history if row.get("epoch_seconds")]
-    run_id = str(cfg.get("run_id", "run/"))
-    study = run_id.split("/")[0]
+    # A grid run id names its study and model (a CoordGate variant such as unet-L3 names its
+    # depth); a hand-made config may use any run id.
+    try:
+        grid_id: RunId | None = RunId.parse(str(cfg.get("run_id")))
+    except ValueError:
+        grid_id = None
     return {
         "run_id": cfg.get("run_id"),
-        "study": study,
+        "study": grid_id.prefix if grid_id else str(cfg.get("run_id", "run/")).split("/")[0],
         "task": cfg["task"],
-        # The run id's model segment (a CoordGate variant such as unet-L3 names its depth).
-        "model": run_id.split("/")[1] if run_id.count("/") == 4 else cfg["model"],
+        "model": grid_id.model if grid_id else cfg["model"],
         "architecture": cfg["model"],
         "model_options": cfg["model_options"],
         "conv": cfg["conv"],
