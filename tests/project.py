@@ -71,11 +71,12 @@ def edit_params(root: Path, edit) -> None:
 
 def workflow_grid(params: dict) -> None:
     """Shrink the demo preset to the grid the workflow tests run (2 seeds, 2 densities, no learned
-    cells, one CoordGate seed): the mechanics under test do not need the demo's statistics."""
+    cells or recipe variant, one CoordGate seed): the mechanics under test need no statistics."""
     demo = params["presets"]["demo"]
     demo["classification"]["densities"] = [[0.75], [1.25]]
     demo["classification"]["seeds"] = [0, 1]
     demo["classification"]["learned"] = {"activate": False}
+    demo["classification"]["recipe_variants"] = {"strong": {"activate": False}}
     demo["denoising"]["densities"] = {3: [[0.8]], 5: [[0.1, 0.9]]}
     demo["denoising"]["seeds"] = [0, 1]
     demo["coordgate"]["seeds"] = [0]

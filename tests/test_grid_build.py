@@ -81,7 +81,7 @@ def test_nin_and_efficientnet_take_the_cell_density_on_every_kernel_size():
     params = resolve_params(RAW, "paper")
     for run_id, sizes in [
         ("cls/nin/weighted-d0.9/k3/s0", {3: [0.9], 5: [0.9, 0.9]}),
-        ("cls/efficientnet_b0/weighted-d0.75/k3/s0", {3: [0.75], 5: [0.75, 0.75]}),
+        ("cls/efficientnet_b0/weighted-d0.7/k3/s0", {3: [0.7], 5: [0.7, 0.7]}),
     ]:
         cell = next(c for c in cells(params) if c.run_id == run_id)
         model = _build(params, cell, "cpu")
@@ -214,3 +214,48 @@ def test_snakemake_dry_run_refuses_a_density_that_fits_no_kernel(tmp_path):
     assert result.returncode != 0, output
     assert "params: run cls/nin/weighted-d0.8_0.8/k3/s0: the model does not build" in output
     assert not (tmp_path / "results").exists() and not (tmp_path / "data").exists()
+
+
+def test_paper_preset_searches_the_stated_density_ranges_and_keeps_the_picks_apart():
+    paper, picks = resolve_params(RAW, "paper"), resolve_params(RAW, "paper_picks")
+
+    def weighted(params, study, kernel):
+        return sorted(
+            {
+                tuple(cell.density)
+                for cell in cells(params)
+                if cell.study == study and cell.conv == "weighted" and cell.kernel_size == kernel
+                and cell.variant is None
+            }
+        )  # fmt: skip
+
+    sweep_3 = weighted(paper, "classification", 3)
+    assert len(sweep_3) >= 5 and all(0.5 < d < 1.5 and d != 1.0 for (d,) in sweep_3)
+    assert weighted(paper, "denoising", 3) == sweep_3
+    sweep_5 = weighted(paper, "denoising", 5)
+    assert len(sweep_5) >= 9
+    assert all(0.05 < d1 < 1.5 and 0.5 < d2 < 1.5 for d1, d2 in sweep_5)
+    # The paper's own picks (chosen on its test set) are a named alternative with its own runs.
+    assert weighted(picks, "classification", 3) == [(0.75,), (0.8,), (0.9,), (0.95,), (1.15,)]
+    assert weighted(picks, "denoising", 5) == [(0.1, 0.9), (0.5, 0.9), (0.6, 0.9)]
+    assert picks["paths"]["runs"] != paper["paths"]["runs"]
+
+
+def test_strong_recipe_is_a_grid_axis_with_its_own_run_ids():
+    paper = resolve_params(RAW, "paper")
+    strong = [cell for cell in cells(paper) if cell.variant == "strong"]
+    assert {cell.model for cell in strong} == {"resnet56", "vgg16_bn"}
+    assert {cell.conv for cell in strong} == {"standard", "weighted"}  # no learned density
+    run_id = "cls/resnet56-strong/weighted-d0.8/k3/s0"
+    assert run_id in {cell.run_id for cell in strong}
+    config = run_config(paper, run_id)
+    assert config["model"] == "resnet56" and config["recipe"]["name"] == "strong_classification"
+    plain = run_config(paper, "cls/resnet56/weighted-d0.8/k3/s0")
+    assert plain["recipe"]["name"] == "paper_classification"
+
+
+def test_a_bad_recipe_variant_is_refused_naming_its_key():
+    raw = copy.deepcopy(RAW)
+    raw["classification"]["recipe_variants"]["strong"]["models"] = ["resnet57"]
+    with pytest.raises(UserError, match=r"classification\.recipe_variants\.strong\.models"):
+        resolve_params(raw, "paper")

@@ -25,7 +25,12 @@ def test_overrides_reach_the_jobs_and_presets_do_not_mix(tmp_path):
         demo = params["presets"]["demo"]
         demo["denoising"]["activate"] = False
         demo["coordgate"] = {"activate": False}
-        demo["classification"].update(seeds=[0], conv=["weighted"], learned={"activate": False})
+        demo["classification"].update(
+            seeds=[0],
+            conv=["weighted"],
+            learned={"activate": False},
+            recipe_variants={"strong": {"activate": False}},
+        )
 
     edit_params(root, one_cell)
     # The preset says 4 epochs and density 0.8/1.2: the command line must win over both.

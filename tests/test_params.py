@@ -29,8 +29,10 @@ def test_demo_preset_grid_and_run_ids():
     assert "cls/small_cnn/learned-d1/k3/s4" in ids
     assert "den/dncnn/weighted-d0.5_0.9/k5/s0" in ids
     assert len(ids) == len(set(ids))
-    # classification: 1 model x 1 kernel x 5 seeds x (standard + 5 densities + learned)
-    assert sum(i.startswith("cls/") for i in ids) == 35
+    # classification: 1 model x 1 kernel x 5 seeds x (standard + 5 densities + learned), and the
+    # strong recipe beside it: 5 seeds x (standard + 2 densities)
+    assert sum(i.startswith("cls/small_cnn/") for i in ids) == 35
+    assert sum(i.startswith("cls/small_cnn-strong/") for i in ids) == 15
 
 
 def test_paper_preset_grid_is_the_full_study():
@@ -38,9 +40,14 @@ def test_paper_preset_grid_is_the_full_study():
     ids = run_ids(params)
     cls = [i for i in ids if i.startswith("cls/")]
     den = [i for i in ids if i.startswith("den/")]
-    assert len(cls) == 6 * 3 * (1 + 5)  # models x seeds x (standard + densities)
-    assert len(den) == 3 * 3 * ((1 + 2) + (1 + 3))  # models x seeds x (k3 + k5 cells)
-    assert "cls/resnet56/weighted-d0.75/k3/s2" in ids
+    # models x seeds x (standard + 8 densities), plus ResNet-56 and VGG-16-BN under the strong
+    # recipe; denoising: models x seeds x (k3: standard + 8, k5: standard + 15 density pairs)
+    assert len(cls) == 6 * 3 * (1 + 8) + 2 * 3 * (1 + 8)
+    assert len(den) == 3 * 3 * ((1 + 8) + (1 + 15))
+    assert "cls/resnet56/weighted-d0.7/k3/s2" in ids
+    assert "cls/vgg16_bn-strong/standard/k3/s0" in ids
+    picks = run_ids(resolve_params(RAW, "paper_picks"))
+    assert "cls/resnet56/weighted-d0.75/k3/s2" in picks
 
 
 def test_run_config_carries_the_cell_and_the_study_settings():

@@ -19,7 +19,12 @@ pytestmark = pytest.mark.slow
 
 def three_cells(params: dict) -> None:
     demo = params["presets"]["demo"]
-    demo["classification"].update(densities=[[0.8]], seeds=[0], learned={"activate": False})
+    demo["classification"].update(
+        densities=[[0.8]],
+        seeds=[0],
+        learned={"activate": False},
+        recipe_variants={"strong": {"activate": False}},
+    )
     demo["denoising"].update(densities={3: [[0.8]]}, kernel_sizes=[3], seeds=[0], conv=["weighted"])
     demo["coordgate"] = {"activate": False}
 

@@ -45,6 +45,10 @@ def test_demo_grid_has_enough_seeds_and_densities() -> None:
     assert min(densities) >= 0.5 and max(densities) <= 1.5  # the paper's 3x3 range
     assert max(densities) - min(densities) >= 0.75  # a sweep, not a cluster around one value
     assert any(c.conv == "learned" for c in by_study["classification"])
+    # the strong recipe beside the paper recipe, every seed of it
+    strong = [c for c in by_study["classification"] if c.variant == "strong"]
+    assert {c.conv for c in strong} == {"standard", "weighted"}
+    assert {c.seed for c in strong} == {c.seed for c in by_study["classification"]}
     assert {c.kernel_size for c in by_study["denoising"]} == {3, 5}
     assert len(densities_for(params["denoising"], 5)) >= 2
 

@@ -36,6 +36,7 @@ def two_runs(params: dict) -> None:
         densities=[[0.8]],
         seeds=[0],
         learned={"activate": False},
+        recipe_variants={"strong": {"activate": False}},
         recipe={**demo["classification"]["recipe"], "epochs": 2, "patience": 2},
     )
     demo["denoising"]["activate"] = False
@@ -68,7 +69,9 @@ def test_dvc_repro_submits_the_study_to_slurm_as_an_array(slurm_cluster: str, tm
     array_logs = sorted(p.stem for p in (root / "results/logs/slurm").rglob("*_*.log"))
     assert len(array_logs) == 2, (array_logs, log[-3000:])
     assert len({stem.split("_")[0] for stem in array_logs}) == 1, array_logs
-    assert re.search(r"has been submitted with SLURM jobid \d+", log), log[-3000:]
+    assert re.search(r"Submitted array job with Snakemake IDs \S+ and SLURM job ID \d+", log), log[
+        -3000:
+    ]
 
     # The metrics DVC shows: headline numbers per cell, keyed without any device name.
     shown = json.loads(run(root, "dvc", "metrics", "show", "--json").stdout)

@@ -38,6 +38,7 @@ def tiny_study(params: dict) -> None:
             "densities": [[0.8]],
             "seeds": [0],
             "learned": {"activate": False},
+            "recipe_variants": {"strong": {"activate": False}},
             # Long enough to be cancelled mid-run, short enough for CI.
             "recipe": {**demo["classification"]["recipe"], "epochs": 12, "patience": 12},
         },

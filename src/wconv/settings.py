@@ -309,7 +309,7 @@ def _model_problem(model: str, task: str) -> str | None:
     return None
 
 
-def check_study(study: str, section: Mapping[str, Any]) -> None:
+def check_study(study: str, section: Mapping[str, Any], where: str | None = None) -> None:
     """The checks of one active study of a params file that the schema cannot make: registered
     models of the study's task, density shapes, the recipe name and the data set (its data
     layer resolves it). ``UserError`` naming the key; the grid itself is checked by
@@ -318,21 +318,28 @@ def check_study(study: str, section: Mapping[str, Any]) -> None:
     from wconv.nn.weighted import density_vectors
     from wconv.study import densities_for
 
+    key = where or study  # how messages name the section
     valid = list_models(FAMILY[STUDY_TASK[study]])
     for model in section["models"]:
         if model not in valid:
-            raise UserError(f"params: {study}.models has unknown model {model!r}; valid: {valid}")
+            raise UserError(f"params: {key}.models has unknown model {model!r}; valid: {valid}")
     for kernel in section["kernel_sizes"]:
         for density in densities_for(section, kernel):
             try:
-                density_vectors(density, (kernel, kernel), f"{study}.densities")
+                density_vectors(density, (kernel, kernel), f"{key}.densities")
             except ValueError as error:
                 raise UserError(f"params: {error}") from None
     try:
-        resolve_recipe(section["recipe"], f"{study}.recipe")
+        resolve_recipe(section["recipe"], f"{key}.recipe")
         _check_study_data(study, section["data"])
     except ValueError as error:
         raise UserError(f"params: {error}") from None
+    for name, variant in (section.get("recipe_variants") or {}).items():
+        if not variant.get("activate", True):
+            continue
+        # The variant is the study with its own keys on top: the same checks, named for it.
+        variant_section = {**section, **variant, "recipe_variants": {}}
+        check_study(study, variant_section, where=f"{key}.recipe_variants.{name}")
 
 
 def _check_study_data(study: str, data: Mapping[str, Any]) -> None:

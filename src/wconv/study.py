@@ -119,6 +119,7 @@ class Cell:
     kernel_size: int
     seed: int
     depth: int | None = None  # the CoordGate study's U-Net depth d (a model-size axis)
+    variant: str | None = None  # a recipe variant (``recipe_variants``), None: the study's recipe
 
     @property
     def run_id(self) -> str:
@@ -128,6 +129,8 @@ class Cell:
     def id(self) -> RunId:
         tag = "" if self.conv == "standard" else density_tag(self.density)
         model = self.model if self.depth is None else f"{self.model}-L{self.depth}"
+        if self.variant is not None:
+            model = f"{model}-{self.variant}"
         return RunId.of(self.study, model, self.conv, tag, self.kernel_size, self.seed)
 
 
@@ -137,18 +140,27 @@ def cells(params: Mapping[str, Any]) -> Iterator[Cell]:
         section = params.get(study)
         if not section or not section.get("activate", True):
             continue
-        learned = section.get("learned", {}) or {}
-        init = learned.get("init", {}) or {}
-        for model, depth in product(section["models"], section.get("depths", [None])):
-            for kernel, seed in product(section["kernel_sizes"], section["seeds"]):
+        # The study's own cells, then each recipe variant's: standard and weighted cells only
+        # (its own densities if it names them), no learned density.
+        variants = [(None, section)] + [
+            (name, {**section, **variant, "learned": {}, "activate": True})
+            for name, variant in (section.get("recipe_variants") or {}).items()
+            if variant.get("activate", True)
+        ]
+        for variant, axes in variants:
+            learned = axes.get("learned", {}) or {}
+            init = learned.get("init", {}) or {}
+            for model, depth, kernel, seed in product(
+                axes["models"], axes.get("depths", [None]), axes["kernel_sizes"], axes["seeds"]
+            ):
                 cell = {
                     "study": study, "model": model, "kernel_size": kernel, "seed": seed,
-                    "depth": depth,
+                    "depth": depth, "variant": variant,
                 }  # fmt: skip
-                if "standard" in section["conv"]:
+                if "standard" in axes["conv"]:
                     yield Cell(conv="standard", density=None, **cell)
-                if "weighted" in section["conv"]:
-                    for density in densities_for(section, kernel):
+                if "weighted" in axes["conv"]:
+                    for density in densities_for(axes, kernel):
                         yield Cell(conv="weighted", density=density, **cell)
                 if learned.get("activate", False):
                     start = init.get(kernel, init.get(str(kernel), [1.0] * ((kernel - 1) // 2)))
@@ -304,6 +316,10 @@ def _cell_config(params: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
         "seed": cell.seed,
         "data": section["data"],
         "data_root": params.get("paths", {}).get("data", "data"),
-        "recipe": section["recipe"],
+        "recipe": (
+            section["recipe"]
+            if cell.variant is None
+            else section["recipe_variants"][cell.variant]["recipe"]
+        ),
         "compute": params.get("compute", {}),
     }
