@@ -5,7 +5,7 @@ Outputs under ``out_dir``::
     index.html                 the page (every table and figure, grid status, params)
     summary.json               key numbers, machine-readable; ours only
     metrics.json               the headline numbers per cell (DVC metrics)
-    tables/<key>.{csv,md,html} one file per table and format
+    tables/<key>.{csv,md,html} one file per table (tables.TABLES) and format
     figures/<stem>.{png,svg}   one file per figure and format
 
 Every file is written atomically.  Partial studies give partial tables ("—"), never an error;
@@ -15,7 +15,6 @@ unreadable run files are reported as warnings and on the page.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ import yaml
 from wconv.io import write_json, write_text
 from wconv.report.coordgate import coordgate_plots
 from wconv.report.figures import (
-    Plot,
     confusion_plots,
     density_plots,
     example_plots,
@@ -40,18 +38,11 @@ from wconv.report.headline import headline_metrics
 from wconv.report.page import PlotFiles, TableFiles, render_index
 from wconv.report.published import Published, load_published
 from wconv.report.render import html_document, relative_url, table_csv, table_html, table_markdown
+from wconv.report.specs import ReportInputs
 from wconv.report.stats import ReportOptions
 from wconv.report.status import scan_runs
-from wconv.report.tables import (
-    Table,
-    classification_table,
-    deblurring_table,
-    denoising_table,
-    density_search_table,
-    status_table,
-    timing_table,
-)
-from wconv.vocabulary import METRICS, PAPER_TASKS, SELECT_METRIC, STUDY_PREFIX
+from wconv.report.tables import TABLES, Table, build_tables, summarise_tables
+from wconv.vocabulary import METRICS, PAPER_TASKS, SELECT_METRIC
 
 
 @dataclass
@@ -93,81 +84,14 @@ def options_from_params(params: Mapping[str, Any] | None) -> ReportOptions:
     return ReportOptions(select_metric=select, wilcoxon_min_n=min_n)
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe numbers: NaN → null, numpy scalars → Python."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def summarise_report(
     tables: Mapping[str, Table], status: pd.DataFrame, label: str
 ) -> dict[str, Any]:
-    """Key numbers of our runs (no published value) for ``summary.json``."""
+    """Key numbers of our runs (no published value) for ``summary.json``: the run counts, then
+    the block each table of ``TABLES`` feeds."""
     counts = status["state"].value_counts().to_dict() if len(status) else {}
-    summary: dict[str, Any] = {
-        "runs": {"total": len(status), **{k: int(v) for k, v in counts.items()}}
-    }
-    for task, key in (
-        ("classification", "table3_classification"),
-        ("denoising", "table5_denoising"),
-    ):
-        block: dict[str, Any] = {}
-        for row in tables[key].data.to_dict("records"):
-            if row["n"] == 0 and row.get("n_diverged", 0) == 0:
-                continue
-            conv = (
-                row["conv"]
-                if row["conv"] != "learned"
-                else f"learned-{row['density'] or 'default'}"
-            )
-            values = {
-                name: _clean(value)
-                for name, value in row.items()
-                if not name.startswith(label) and name not in ("model", "kernel_size", "conv")
-            }
-            block.setdefault(f"{row['model']}/k{row['kernel_size']}", {})[conv] = values
-        summary[task] = block
-    timing: dict[str, Any] = {}
-    for task in PAPER_TASKS:
-        number = "4" if task == "classification" else "6"
-        for row in tables[f"table{number}_timing_{task}"].data.to_dict("records"):
-            if row["n_standard"] or row["n_weighted"]:
-                timing.setdefault(task, {})[
-                    f"{row['model']}/k{row['kernel_size']}/{row['device']}"
-                ] = {
-                    name: _clean(row[name])
-                    for name in (
-                        "standard_s_mean",
-                        "weighted_s_mean",
-                        "ratio_weighted_over_standard",
-                    )
-                }
-    summary["timing"] = timing
-    # CoordGate deblurring, keyed model/L<depth>/<conv>; "identity" is the blurred input.
-    deblurring: dict[str, Any] = {}
-    if "coordgate_deblurring" in tables:
-        for row in tables["coordgate_deblurring"].data.to_dict("records"):
-            if row["n"] == 0 and row.get("n_diverged", 0) == 0:
-                continue
-            if row["model"] == "identity":
-                key = "identity"
-            else:
-                conv = (
-                    row["conv"] if row["conv"] == "standard" else f"{row['conv']}-d{row['density']}"
-                )
-                depth = row["depth"]  # NaN-padded to float by the identity row
-                level = f"L{int(depth)}/" if _clean(depth) is not None else ""
-                key = f"{row['model']}/{level}{conv}"
-            deblurring[key] = {
-                name: _clean(value)
-                for name, value in row.items()
-                if name not in ("model", "depth", "conv")
-            }
-    summary["deblurring"] = deblurring
-    return summary
+    runs = {"total": len(status), **{k: int(v) for k, v in counts.items()}}
+    return {"runs": runs, **summarise_tables(dict(tables), label)}
 
 
 def _write_table(table: Table, folder: Path, index: Path) -> TableFiles:
@@ -180,16 +104,6 @@ def _write_table(table: Table, folder: Path, index: Path) -> TableFiles:
     body = f"<main>\n{back}\n{table_html(table, folder)}\n</main>"
     write_text(files.html, html_document(table.title, body))
     return files
-
-
-def _section_of(plot: Plot) -> str:
-    if plot.stem.startswith(STUDY_PREFIX["coordgate"]):  # the CoordGate study's plots
-        return "coordgate"
-    if plot.stem.startswith("timing_"):
-        return plot.stem
-    if plot.stem.startswith("density_"):
-        return "density"
-    return "classification" if "confusion" in plot.stem else "denoising"
 
 
 def _finished(status: pd.DataFrame) -> int:
@@ -215,6 +129,15 @@ def _remove_stale_figures(folder: Path, kept: list[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
+def _remove_stale_tables(folder: Path, built: Iterable[str]) -> None:
+    """Delete the files of registry tables this report did not build (e.g. a cost estimate whose
+    rehearsals are gone); other files in ``folder`` are left alone."""
+    for spec in TABLES:
+        if spec.key not in built:
+            for suffix in (".csv", ".md", ".html"):
+                (folder / f"{spec.key}{suffix}").unlink(missing_ok=True)
+
+
 def build_report(
     runs_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -231,6 +154,8 @@ def build_report(
     ``params`` are the study's effective settings (shown on the page, linked to the file
     ``params_source``); ``expected_run_ids`` let the grid status list cells that have not started;
     ``options`` default to the ``report:`` section of ``params``, else to ``ReportOptions()``.
+    The tables are those of ``wconv.report.tables.TABLES``; the cost estimate among them appears
+    when ``out_dir/rehearsals/<params["preset"]>/`` holds rehearsals (``wconv rehearse``).
     A missing ``runs_dir`` is a ``ValueError``, and so is a report with fewer finished runs than
     the ``summary.json`` already in ``out_dir`` (a mistyped folder must not wipe results) unless
     ``allow_empty``.  Figures of the previous report that this one does not draw are removed.
@@ -258,18 +183,14 @@ def build_report(
         if row["state"] == "corrupt"
     ]
 
-    built = [
-        classification_table(records, published, options, expected),
-        timing_table("classification", records, published, expected),
-        denoising_table(records, published, options, expected),
-        timing_table("denoising", records, published, expected),
-        density_search_table(records, options),
-        deblurring_table(records, options),
-        status_table(status, runs),
-    ]
-    tables = {table.key: table for table in built}
+    preset = (params or {}).get("preset")
+    inputs = ReportInputs(
+        records, status, runs, out, published, options, expected, preset, warnings
+    )
+    tables = build_tables(inputs)
     index = out / "index.html"
-    table_files = {table.key: _write_table(table, out / "tables", index) for table in built}
+    table_files = [_write_table(table, out / "tables", index) for table in tables.values()]
+    _remove_stale_tables(out / "tables", tables)
 
     plots = (
         confusion_plots(records, options, warnings)
@@ -278,19 +199,13 @@ def build_report(
         + timing_plots(tables)
         + coordgate_plots(out, records, warnings)
     )
-    plot_files: dict[str, list[PlotFiles]] = {}
-    figures: list[Path] = []
-    for plot in plots:
-        png, svg = save_plot(plot, out / "figures")
-        figures += [png, svg]
-        plot_files.setdefault(_section_of(plot), []).append(
-            PlotFiles(plot.title, plot.caption, png, svg)
-        )
+    plot_files = [PlotFiles.of(plot, *save_plot(plot, out / "figures")) for plot in plots]
+    figures = [path for item in plot_files for path in (item.png, item.svg)]
 
     _remove_stale_figures(out / "figures", figures)
     summary = summarise_report(tables, status, published.label)
     write_json(out / "summary.json", summary)
-    write_json(out / "metrics.json", headline_metrics(summary, (params or {}).get("preset")))
+    write_json(out / "metrics.json", headline_metrics(summary, preset))
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = render_index(
         out, runs, table_files, plot_files, status, published, warnings, shown, generated

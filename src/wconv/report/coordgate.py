@@ -23,6 +23,7 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from wconv.report.figures import Plot, _figure, save_plot
+from wconv.report.specs import COORDGATE
 
 
 def _done(plot: Plot, folder: Path | None) -> Plot:
@@ -63,7 +64,8 @@ def plot_psnr_vs_time(results: Mapping[str, Any], folder: Path | None = None) ->
         "(least squares), the bound of any shift-invariant linear model."
     )
     return _done(
-        Plot("cg1d_psnr_vs_time", "1D task: PSNR vs inference time", caption, figure), folder
+        Plot("cg1d_psnr_vs_time", "1D task: PSNR vs inference time", caption, figure, COORDGATE),
+        folder,
     )
 
 
@@ -96,7 +98,8 @@ def plot_matrices(
         "and each model's effective matrix, probed with unit impulses."
     )
     return _done(
-        Plot("cg1d_matrices", "1D task: learned convolution matrices", caption, figure), folder
+        Plot("cg1d_matrices", "1D task: learned convolution matrices", caption, figure, COORDGATE),
+        folder,
     )
 
 
@@ -122,7 +125,8 @@ def plot_psnr_vs_params(rows: Sequence[Mapping[str, Any]], folder: Path | None =
     ax.set_ylabel("test PSNR (dB)")
     caption = "Deblurring: test PSNR against the number of parameters (log scale) per model."
     return _done(
-        Plot("cg_psnr_vs_params", "Deblurring: PSNR vs parameters", caption, figure), folder
+        Plot("cg_psnr_vs_params", "Deblurring: PSNR vs parameters", caption, figure, COORDGATE),
+        folder,
     )
 
 
@@ -143,7 +147,9 @@ def plot_deblur_examples(
         ax.set_title(name)
         ax.set_axis_off()
     caption = "Deblurring example: blurred input, model outputs and the ground truth."
-    return _done(Plot("cg_deblur_examples", "Deblurring examples", caption, figure), folder)
+    return _done(
+        Plot("cg_deblur_examples", "Deblurring examples", caption, figure, COORDGATE), folder
+    )
 
 
 def plot_padding_signal(arrays: Mapping[str, np.ndarray], folder: Path | None = None) -> Plot:
@@ -165,7 +171,8 @@ def plot_padding_signal(arrays: Mapping[str, np.ndarray], folder: Path | None = 
         "every value below 1 tells the network how far it is from the border."
     )
     return _done(
-        Plot("cg_padding_signal", "Position signal of 'same' padding", caption, figure), folder
+        Plot("cg_padding_signal", "Position signal of 'same' padding", caption, figure, COORDGATE),
+        folder,
     )
 
 

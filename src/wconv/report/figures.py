@@ -29,8 +29,9 @@ from matplotlib.patches import Rectangle
 
 from wconv.io import atomic_open
 from wconv.report.runs import density_label, density_values, read_confusion
+from wconv.report.specs import CLASSIFICATION, DENOISING, DENSITY, Section, TableSpec
 from wconv.report.stats import ReportOptions
-from wconv.report.tables import Table, chosen_density, spec
+from wconv.report.tables import DENSITY_SEARCH, TABLE3, TABLE5, TIMING, Table, chosen_density, spec
 
 STANDARD_COLOR, WEIGHTED_COLOR = "#4c72b0", "#dd8452"
 
@@ -41,6 +42,8 @@ class Plot:
     title: str
     caption: str
     figure: Figure
+    section: Section  # where index.html shows it
+    table: TableSpec | None = None  # the table it illustrates: shown right after it
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -127,7 +130,8 @@ def _confusion_figure(model: str, kernel: int, panels: list[tuple[str, np.ndarra
         "row), counts summed over the non-diverged seeds; weighted at the density chosen on "
         "validation."
     )
-    return Plot(f"fig1_confusion_{model}_k{kernel}", f"Fig. 1 — {model}", caption, figure)
+    stem, title = f"fig1_confusion_{model}_k{kernel}", f"Fig. 1 — {model}"
+    return Plot(stem, title, caption, figure, CLASSIFICATION, TABLE3)
 
 
 def confusion_plots(
@@ -240,7 +244,7 @@ def _examples_figure(kernel: int, panels: list[Example]) -> Plot:
         "weighted (density chosen on validation) / clean, with the most textured crop enlarged."
     )
     title = f"Denoising examples, {kernel}×{kernel}"
-    return Plot(f"{prefix}denoising_k{kernel}", title, caption, figure)
+    return Plot(f"{prefix}denoising_k{kernel}", title, caption, figure, DENOISING, TABLE5)
 
 
 def example_plots(records: pd.DataFrame, options: ReportOptions, warnings: list[str]) -> list[Plot]:
@@ -323,7 +327,8 @@ def _density_figure(
         "density) and test (right); line = mean, band = ±1 std over seeds, dots = seeds; "
         "dashed = standard convolution."
     )
-    return Plot(f"density_{task}", f"{metric.label} vs density — {task}", caption, figure)
+    title = f"{metric.label} vs density — {task}"
+    return Plot(f"density_{task}", title, caption, figure, DENSITY, DENSITY_SEARCH)
 
 
 def density_plots(records: pd.DataFrame, options: ReportOptions) -> list[Plot]:
@@ -380,17 +385,17 @@ def _timing_figure(task: str, data: pd.DataFrame) -> Plot:
         f"{task}: median training seconds per epoch (mean ± std over runs) on {devices}; the "
         "label over each pair is weighted / standard."
     )
-    return Plot(f"timing_{task}", f"Seconds per epoch — {task}", caption, figure)
+    table = TIMING[task]
+    return Plot(
+        f"timing_{task}", f"Seconds per epoch — {task}", caption, figure, table.section, table
+    )
 
 
 def timing_plots(tables: dict[str, Table]) -> list[Plot]:
     """Bars from the Table 4 and Table 6 analogues."""
     plots = []
-    for task, key in (
-        ("classification", "table4_timing_classification"),
-        ("denoising", "table6_timing_denoising"),
-    ):
-        data = tables[key].data
+    for task, table in TIMING.items():
+        data = tables[table.key].data
         if data.empty:
             continue
         data = data[(data["n_standard"] > 0) | (data["n_weighted"] > 0)]

@@ -1,4 +1,9 @@
-"""``index.html``: every table and figure on one self-contained page (relative links only)."""
+"""``index.html``: every table and figure on one self-contained page (relative links only).
+
+The page is the overview, then one section per :data:`wconv.report.specs.SECTIONS` entry, then the
+parameters.  A section shows its tables in ``TABLES`` order, each followed by the figures that
+illustrate it (``Plot.table``), then the section's other figures.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from wconv import __version__
+from wconv.report.figures import Plot
 from wconv.report.published import Published
 from wconv.report.render import html_document, relative_url, table_html
+from wconv.report.specs import SECTIONS, Section
 from wconv.report.status import STATES
-from wconv.report.tables import Table
+from wconv.report.tables import TABLES, Table
 
 
 @dataclass
@@ -22,6 +29,13 @@ class PlotFiles:
     caption: str
     png: Path
     svg: Path
+    section: Section
+    table: str | None = None  # key of the table it illustrates: shown right after it
+
+    @classmethod
+    def of(cls, plot: Plot, png: Path, svg: Path) -> PlotFiles:
+        table = plot.table.key if plot.table is not None else None
+        return cls(plot.title, plot.caption, png, svg, plot.section, table)
 
 
 @dataclass
@@ -62,18 +76,34 @@ def _section(anchor: str, title: str, parts: Sequence[str]) -> str:
     return f'<section id="{anchor}">\n<h2>{html.escape(title)}</h2>\n{body}\n</section>'
 
 
+def _section_parts(
+    section: Section, tables: dict[str, TableFiles], plots: Sequence[PlotFiles], base: Path
+) -> list[str]:
+    """A section's tables (registry order), each followed by its figures, then its other figures."""
+    mine = [item for item in plots if item.section == section]
+    parts: list[str] = []
+    for spec in TABLES:
+        if spec.section != section:
+            continue
+        if spec.key in tables:
+            parts.append(_table(tables[spec.key], base))
+        parts += [_plot(item, base) for item in mine if item.table == spec.key]
+    shown = {spec.key for spec in TABLES if spec.section == section}
+    return parts + [_plot(item, base) for item in mine if item.table not in shown]
+
+
 def render_index(
     out_dir: Path,
     runs_dir: Path,
-    tables: dict[str, TableFiles],
-    plots: dict[str, list[PlotFiles]],
+    tables: Sequence[TableFiles],
+    plots: Sequence[PlotFiles],
     status: pd.DataFrame,
     published: Published,
     warnings: Sequence[str],
     params: tuple[Path | None, str] | None,
     generated: str,
 ) -> str:
-    """The page's HTML.  ``plots`` maps a section name (classification, denoising) to figures."""
+    """The page's HTML: every table and figure in the section its spec or ``Plot`` names."""
     base = out_dir
     counts = status["state"].value_counts().to_dict() if len(status) else {}
     found = int(sum(counts.get(s, 0) for s in STATES if s != "not started"))
@@ -106,30 +136,14 @@ def render_index(
         "is and whether it could be zero.</p>"
     )
 
-    def tables_for(*keys: str) -> list[str]:
-        return [_table(tables[key], base) for key in keys if key in tables]
-
-    def plots_for(name: str) -> list[str]:
-        return [_plot(item, base) for item in plots.get(name, [])]
-
-    classification = tables_for("table3_classification") + plots_for("classification")
-    classification += tables_for("table4_timing_classification") + plots_for(
-        "timing_classification"
-    )
-    denoising = tables_for("table5_denoising") + plots_for("denoising")
-    denoising += tables_for("table6_timing_denoising") + plots_for("timing_denoising")
-    sections = [
-        _section("overview", "Overview", overview),
-        _section("classification", "Classification (Tables 3–4, Fig. 1)", classification),
-        _section("denoising", "Denoising (Tables 5–6, Figs. 2–3)", denoising),
-        _section("density", "Density search", tables_for("density_search") + plots_for("density")),
-        _section(
-            "coordgate",
-            "CoordGate: spatially-varying deblurring",
-            tables_for("coordgate_deblurring") + plots_for("coordgate"),
-        ),
-        _section("status", "Grid status and run folders", tables_for("grid_status")),
-    ]
+    by_key = {item.table.key: item for item in tables}
+    shown: list[tuple[str, str]] = [("overview", "Overview")]
+    sections = [_section("overview", "Overview", overview)]
+    for section in SECTIONS:
+        parts = _section_parts(section, by_key, plots, base)
+        if parts or not section.optional:
+            sections.append(_section(section.anchor, section.title, parts))
+            shown.append((section.anchor, section.nav))
     if params is not None:
         path, text = params
         source = f"from {_link(path, base, str(path))} " if path is not None else ""
@@ -137,18 +151,8 @@ def render_index(
         sections.append(
             _section("params", "Parameters", [intro, f"<pre>{html.escape(text)}</pre>"])
         )
-    nav = " ".join(
-        f'<a href="#{anchor}">{name}</a>'
-        for anchor, name in (
-            ("overview", "Overview"),
-            ("classification", "Classification"),
-            ("denoising", "Denoising"),
-            ("density", "Density search"),
-            ("coordgate", "CoordGate"),
-            ("status", "Grid status"),
-            *((("params", "Parameters"),) if params is not None else ()),
-        )
-    )
+        shown.append(("params", "Parameters"))
+    nav = " ".join(f'<a href="#{anchor}">{name}</a>' for anchor, name in shown)
     header = (
         '<header class="page"><h1>Weighted convolution — study results</h1>'
         f"<p>Generated {html.escape(generated)} by wconv {html.escape(__version__)} from "

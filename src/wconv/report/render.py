@@ -47,6 +47,8 @@ def table_markdown(table: Table, base: Path) -> str:
     if not table.rows:
         lines.append("| " + " | ".join("—" for _ in table.columns) + " |")
     lines.append("")
+    if table.caption:
+        lines += [table.caption, ""]
     lines += [f"- {note}" for note in table.notes]
     return "\n".join(lines) + "\n"
 
@@ -98,6 +100,8 @@ def table_html(table: Table, base: Path) -> str:
         out.append(f'<tr><td colspan="{len(table.columns)}" class="empty">no rows yet</td></tr>')
     out.append("</tbody>")
     out.append("</table></div>")
+    if table.caption:
+        out.append(f'<p class="caption">{html.escape(table.caption)}</p>')
     if table.notes:
         out.append('<ul class="notes">')
         out += [f"<li>{html.escape(note)}</li>" for note in table.notes]

@@ -4,10 +4,15 @@ Every table has a numeric form (``Table.data``: the CSV, one number per cell) an
 (``Table.columns`` / ``Table.rows``: Markdown and HTML, "mean ± std" strings, "—" for a missing
 cell).  Published values sit in columns of their own whose group (HTML) or name prefix (CSV,
 Markdown) is the published label, "published (arXiv 2505.24558)".
+
+Each table is declared once, as a :class:`~wconv.report.specs.TableSpec` in ``TABLES`` at the end
+of this module (key, title, caption, page section, builder, ``summary.json`` block); the report
+builds, writes, shows and summarises exactly the tables of that registry.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +22,21 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from wconv.errors import UserError
+from wconv.report.estimate import cost_estimate, cost_totals
 from wconv.report.published import Published, PublishedEntry
 from wconv.report.runs import density_label, density_values, parse_run_id
+from wconv.report.specs import (
+    CLASSIFICATION,
+    COORDGATE,
+    COST,
+    DENOISING,
+    DENSITY,
+    STATUS,
+    ReportInputs,
+    TableSpec,
+    clean,
+)
 from wconv.report.stats import (
     ReportOptions,
     by_seed,
@@ -52,6 +70,20 @@ class Table:
     columns: list[tuple[str, str]]  # (group, header); group "" | OURS | published label
     rows: list[list[Cell]] = field(default_factory=list)
     row_classes: list[str] = field(default_factory=list)
+    caption: str = ""  # one sentence: what the table shows (its spec's)
+
+    @classmethod
+    def of(
+        cls,
+        spec: TableSpec,
+        notes: list[str],
+        data: pd.DataFrame,
+        columns: list[tuple[str, str]],
+        rows: list[list[Cell]],
+        row_classes: list[str],
+    ) -> Table:
+        """The table ``spec`` declares (its key, title and caption) with the builder's content."""
+        return cls(spec.key, spec.title, notes, data, columns, rows, row_classes, spec.caption)
 
 
 @dataclass(frozen=True)
@@ -280,9 +312,8 @@ def _density_cell(row: dict[str, Any]) -> str:
 
 
 def _metric_table(
+    declared: TableSpec,
     task: str,
-    key: str,
-    title: str,
     records: pd.DataFrame,
     published: Published,
     options: ReportOptions,
@@ -357,7 +388,7 @@ def _metric_table(
     ]
     if task == "denoising":
         notes.append("identity = the noisy input itself, scored against the clean image.")
-    return Table(key, title, notes, pd.DataFrame(numeric), columns, display, classes)
+    return Table.of(declared, notes, pd.DataFrame(numeric), columns, display, classes)
 
 
 def _p_cell(row: dict[str, Any], metric: str, wilcoxon_min_n: int, with_wilcoxon: bool) -> str:
@@ -408,9 +439,8 @@ def classification_table(
 ) -> Table:
     """Table 3 analogue: test accuracy and macro F1, standard vs weighted (and learned)."""
     return _metric_table(
+        TABLE3,
         "classification",
-        "table3_classification",
-        "Table 3 — classification: standard vs weighted convolution",
         records,
         published,
         options or ReportOptions(),
@@ -429,9 +459,8 @@ def denoising_table(
 ) -> Table:
     """Table 5 analogue: PSNR, SSIM, NRMSE, FSIM, UIQ with the noisy-input baseline."""
     return _metric_table(
+        TABLE5,
         "denoising",
-        "table5_denoising",
-        "Table 5 — denoising: standard vs weighted convolution, 3×3 and 5×5 kernels",
         records,
         published,
         options or ReportOptions(),
@@ -450,7 +479,6 @@ def timing_table(
     task: str, records: pd.DataFrame, published: Published, expected: Iterable[str] = ()
 ) -> Table:
     """Tables 4 / 6 analogue: median training seconds per epoch, standard and weighted."""
-    number = {"classification": "4", "denoising": "6"}[task]
     records = _task_records(records, task)
     label = published.label
     numeric: list[dict[str, Any]] = []
@@ -526,16 +554,7 @@ def timing_table(
         f"Columns under '{label}' are copied from the paper (different hardware: compare ratios, "
         "not seconds).",
     ]
-    title = f"Table {number} — {task}: training seconds per epoch"
-    return Table(
-        f"table{number}_timing_{task}",
-        title,
-        notes,
-        pd.DataFrame(numeric),
-        columns,
-        display,
-        classes,
-    )
+    return Table.of(TIMING[task], notes, pd.DataFrame(numeric), columns, display, classes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -602,8 +621,7 @@ def density_search_table(records: pd.DataFrame, options: ReportOptions | None = 
         f"({', '.join(f'{t}: {m}' for t, m in options.select_metric.items())}; accuracy in %). "
         "The choice uses the validation column only.",
     ]
-    title = "Density search — every density tried, chosen on validation"
-    return Table("density_search", title, notes, pd.DataFrame(numeric), columns, display, classes)
+    return Table.of(DENSITY_SEARCH, notes, pd.DataFrame(numeric), columns, display, classes)
 
 
 def _split_depth(model: str) -> tuple[str, int | None]:
@@ -717,15 +735,7 @@ def deblurring_table(records: pd.DataFrame, options: ReportOptions | None = None
         "95% CI from the t distribution across seeds; p: two-sided paired t-test.",
         "No published numbers: the CoordGate paper's values are not in the data file.",
     ]
-    return Table(
-        "coordgate_deblurring",
-        "CoordGate — deblurring a spatially-varying blur: PSNR / SSIM vs parameters",
-        notes,
-        pd.DataFrame(numeric),
-        columns,
-        display,
-        classes,
-    )
+    return Table.of(DEBLURRING, notes, pd.DataFrame(numeric), columns, display, classes)
 
 
 def status_table(status: pd.DataFrame, runs_dir: Path) -> Table:
@@ -755,4 +765,268 @@ def status_table(status: pd.DataFrame, runs_dir: Path) -> Table:
         "(unreadable files), not started. Epochs = history.csv rows; best val metric = best "
         "val_metric logged so far."
     ]
-    return Table("grid_status", "Grid status", notes, status.copy(), columns, display, classes)
+    return Table.of(GRID_STATUS, notes, status.copy(), columns, display, classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# the cost estimate of a rehearsal (wconv rehearse; not measured training)
+
+
+def _steps_timed(root: Path) -> list[int]:
+    """``steps_timed`` of every rehearsal under ``root`` (what the projection rests on)."""
+    steps = []
+    for path in sorted(root.rglob("rehearsal.json")):
+        value = json.loads(path.read_text()).get("steps_timed")
+        if isinstance(value, int):
+            steps.append(value)
+    return steps
+
+
+def _span(values: Sequence[int]) -> str:
+    low, high = min(values, default=0), max(values, default=0)
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def cost_table(root: Path, preset: str, warnings: list[str] | None = None) -> Table | None:
+    """The projected cost of the rehearsed cells under ``root`` (``<results>/rehearsals/<preset>``)
+    and of all of them together; ``None`` when there is no readable rehearsal there."""
+    if not any(root.rglob("rehearsal.json")):
+        return None
+    try:
+        frame = cost_estimate(root)
+        steps = _steps_timed(root)
+    except (UserError, OSError, ValueError) as err:
+        if warnings is not None:
+            warnings.append(f"cost estimate left out: {err}")
+        return None
+    totals = cost_totals(frame)
+    devices = ", ".join(sorted(set(frame["device"])))
+    display: list[list[Cell]] = []
+    classes: list[str] = []
+    for row in frame.to_dict("records"):
+        display.append(
+            [row["run_id"], row["device"], fmt_value(row["seconds_per_step"], 4),
+             str(row["steps_per_epoch"]), fmt_value(row["epoch_seconds"], 1),
+             str(row["max_epochs"]),
+             fmt_value(row["run_hours"], 3) + (" (upper bound)" if row["upper_bound"] else ""),
+             fmt_value(row["peak_rss_gib"], 2), fmt_value(row["peak_device_gib"], 2),
+             fmt_value(row["checkpoint_mib"], 1), fmt_value(row["run_disk_mib"], 1)]
+        )  # fmt: skip
+        classes.append("")
+    peak_device = totals["max_peak_device_gib"]
+    display.append(
+        [f"total ({totals['runs']} runs)", devices, MISSING, MISSING, MISSING, MISSING,
+         f"{totals['run_hours']:.3f} ({totals['gpu_hours']:.3f} GPU-hours)",
+         f"max {totals['max_peak_rss_gib']:.2f}",
+         MISSING if peak_device is None else f"max {peak_device:.2f}", MISSING,
+         f"{totals['checkpoint_gib'] * 1024:.1f} ({totals['checkpoint_gib']:.3f} GiB)"]
+    )  # fmt: skip
+    classes.append("total")
+    columns = [
+        ("", "run"),
+        ("", "device"),
+        ("", "s/step"),
+        ("", "steps/epoch"),
+        ("", "s/epoch"),
+        ("", "max epochs"),
+        ("", "projected run-hours"),
+        ("", "peak host GiB"),
+        ("", "peak device GiB"),
+        ("", "checkpoint MiB"),
+        ("", "run disk MiB"),
+    ]
+    projection = (
+        f"Projected from {_span(steps)} timed optimizer steps per cell on {devices} by "
+        f"wconv rehearse (preset {preset}), not measured training: run-hours = max epochs × "
+        "(steps/epoch × median s/step + one validation pass)."
+    )
+    notes = [
+        projection,
+        f"Totals: {totals['run_hours']:.3f} run-hours, of them {totals['gpu_hours']:.3f} "
+        f"GPU-hours ({totals['runs_not_on_gpu']} cells rehearsed off GPU); "
+        f"{totals['upper_bound_runs']} upper bounds (early stopping may end them sooner); "
+        f"checkpoint disk {totals['checkpoint_gib']:.3f} GiB (last.pt, last.previous.pt and "
+        f"best.pt of every run); max peak host memory {totals['max_peak_rss_gib']:.2f} GiB, max "
+        "peak device memory "
+        + (MISSING if peak_device is None else f"{peak_device:.2f} GiB")
+        + ".",
+        "Not included: data preparation, queue wait and job start-up, the final test pass, "
+        "early stopping, retries; seconds per step do not transfer between GPUs. Only the cells "
+        "rehearsed are counted (rehearse one seed and multiply, or rehearse them all).",
+    ]
+    title = (
+        f"{COST_ESTIMATE.title}: projected from {_span(steps)} timed steps on {devices}, "
+        "not measured training"
+    )
+    table = Table.of(COST_ESTIMATE, notes, frame, columns, display, classes)
+    table.title = title
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# summary.json blocks (our numbers only: columns starting with the published label are left out)
+
+
+def summarise_comparison(table: Table, label: str) -> dict[str, Any]:
+    """Tables 3 / 5 keyed ``model/k<size>`` then conv (``learned-<initial density>``)."""
+    block: dict[str, Any] = {}
+    for row in table.data.to_dict("records"):
+        if row["n"] == 0 and row.get("n_diverged", 0) == 0:
+            continue
+        conv = row["conv"] if row["conv"] != "learned" else f"learned-{row['density'] or 'default'}"
+        values = {
+            name: clean(value)
+            for name, value in row.items()
+            if not name.startswith(label) and name not in ("model", "kernel_size", "conv")
+        }
+        block.setdefault(f"{row['model']}/k{row['kernel_size']}", {})[conv] = values
+    return block
+
+
+def summarise_timing(table: Table, label: str) -> dict[str, Any]:
+    """Tables 4 / 6 keyed ``model/k<size>/<device>``."""
+    names = ("standard_s_mean", "weighted_s_mean", "ratio_weighted_over_standard")
+    return {
+        f"{row['model']}/k{row['kernel_size']}/{row['device']}": {n: clean(row[n]) for n in names}
+        for row in table.data.to_dict("records")
+        if row["n_standard"] or row["n_weighted"]
+    }
+
+
+def summarise_deblurring(table: Table, label: str) -> dict[str, Any]:
+    """CoordGate deblurring keyed ``model/L<depth>/<conv>``; "identity" is the blurred input."""
+    block: dict[str, Any] = {}
+    for row in table.data.to_dict("records"):
+        if row["n"] == 0 and row.get("n_diverged", 0) == 0:
+            continue
+        if row["model"] == "identity":
+            key = "identity"
+        else:
+            conv = row["conv"] if row["conv"] == "standard" else f"{row['conv']}-d{row['density']}"
+            depth = row["depth"]  # NaN-padded to float by the identity row
+            level = f"L{int(depth)}/" if clean(depth) is not None else ""
+            key = f"{row['model']}/{level}{conv}"
+        block[key] = {
+            name: clean(value)
+            for name, value in row.items()
+            if name not in ("model", "depth", "conv")
+        }
+    return block
+
+
+def summarise_cost(table: Table, label: str) -> dict[str, Any]:
+    """The rehearsal's totals, marked as a projection."""
+    return {"projected": True, **{k: clean(v) for k, v in cost_totals(table.data).items()}}
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry: every table of the report, in the order it is built and shown in its section
+
+TABLE3 = TableSpec(
+    key="table3_classification",
+    title="Table 3 — classification: standard vs weighted convolution",
+    caption="Test accuracy and macro F1 of each model and kernel size: standard, weighted at the "
+    "density chosen on validation, and learned densities.",
+    section=CLASSIFICATION,
+    build=lambda i: classification_table(i.records, i.published, i.options, i.expected),
+    summary=("classification",),
+    summarise=summarise_comparison,
+)
+TABLE4 = TableSpec(
+    key="table4_timing_classification",
+    title="Table 4 — classification: training seconds per epoch",
+    caption="Training seconds per epoch of the standard and weighted classifiers, per device.",
+    section=CLASSIFICATION,
+    build=lambda i: timing_table("classification", i.records, i.published, i.expected),
+    summary=("timing", "classification"),
+    summarise=summarise_timing,
+)
+TABLE5 = TableSpec(
+    key="table5_denoising",
+    title="Table 5 — denoising: standard vs weighted convolution, 3×3 and 5×5 kernels",
+    caption="Test PSNR, SSIM, NRMSE, FSIM and UIQ of each denoiser and kernel size, with the "
+    "noisy input as a baseline.",
+    section=DENOISING,
+    build=lambda i: denoising_table(i.records, i.published, i.options, i.expected),
+    summary=("denoising",),
+    summarise=summarise_comparison,
+)
+TABLE6 = TableSpec(
+    key="table6_timing_denoising",
+    title="Table 6 — denoising: training seconds per epoch",
+    caption="Training seconds per epoch of the standard and weighted denoisers, per device.",
+    section=DENOISING,
+    build=lambda i: timing_table("denoising", i.records, i.published, i.expected),
+    summary=("timing", "denoising"),
+    summarise=summarise_timing,
+)
+TIMING = {"classification": TABLE4, "denoising": TABLE6}
+DENSITY_SEARCH = TableSpec(
+    key="density_search",
+    title="Density search — every density tried, chosen on validation",
+    caption="Validation and test metric of every weighted density tried, per model and kernel "
+    "size.",
+    section=DENSITY,
+    build=lambda i: density_search_table(i.records, i.options),
+)
+DEBLURRING = TableSpec(
+    key="coordgate_deblurring",
+    title="CoordGate — deblurring a spatially-varying blur: PSNR / SSIM vs parameters",
+    caption="Test PSNR and SSIM of each deblurring model, U-Net depth and conv kind, with its "
+    "parameter count.",
+    section=COORDGATE,
+    build=lambda i: deblurring_table(i.records, i.options),
+    summary=("deblurring",),
+    summarise=summarise_deblurring,
+)
+GRID_STATUS = TableSpec(
+    key="grid_status",
+    title="Grid status",
+    caption="Every run folder and expected run with its state; run ids link to their folders.",
+    section=STATUS,
+    build=lambda i: status_table(i.status, i.runs_dir),
+)
+COST_ESTIMATE = TableSpec(
+    key="cost_estimate",
+    title="Cost estimate (from a rehearsal)",
+    caption="Projected run-hours, disk and memory of each rehearsed grid cell and of all of them.",
+    section=COST,
+    build=lambda i: (
+        cost_table(i.out_dir / "rehearsals" / i.preset, i.preset, i.warnings) if i.preset else None
+    ),
+    summary=("cost_estimate",),
+    summarise=summarise_cost,
+)
+
+TABLES: tuple[TableSpec, ...] = (
+    TABLE3,
+    TABLE4,
+    TABLE5,
+    TABLE6,
+    DENSITY_SEARCH,
+    DEBLURRING,
+    GRID_STATUS,
+    COST_ESTIMATE,
+)
+
+
+def build_tables(inputs: ReportInputs) -> dict[str, Table]:
+    """Every table of ``TABLES`` that has inputs, keyed by its spec's key, in registry order."""
+    built = ((spec, spec.build(inputs)) for spec in TABLES)
+    return {spec.key: table for spec, table in built if table is not None}
+
+
+def summarise_tables(tables: dict[str, Table], label: str) -> dict[str, Any]:
+    """The ``summary.json`` blocks of the built tables (see ``TableSpec.summary``)."""
+    summary: dict[str, Any] = {}
+    for spec in TABLES:
+        if not spec.summary or spec.summarise is None or spec.key not in tables:
+            continue
+        *parents, name = spec.summary
+        target = summary
+        for part in parents:
+            target = target.setdefault(part, {})
+        block = spec.summarise(tables[spec.key], label)
+        if block or not parents:
+            target[name] = block
+    return summary

@@ -1,0 +1,98 @@
+"""The report's cost-estimate section: a table from the rehearsals of the report's preset
+(``<out>/rehearsals/<preset>/<run-id>/rehearsal.json``), shown only when there are some."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from wconv.data import prepare
+from wconv.report import build_report
+from wconv.report.estimate import cost_estimate, cost_totals
+from wconv.study import load_params, run_config
+from wconv.train.rehearsal import rehearse_run
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = ("cls/small_cnn/standard/k3/s0", "den/dncnn/standard/k3/s0")
+STEPS = 2
+
+
+@pytest.fixture(scope="module")
+def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results folder whose ``rehearsals/demo/`` holds two real rehearsals (CPU, 2 steps)."""
+    results = tmp_path_factory.mktemp("results")
+    data = tmp_path_factory.mktemp("data")
+    params = load_params(REPO / "params.yaml", "demo")
+    for run_id in RUNS:
+        config = run_config(params, run_id)
+        config["data_root"] = str(data)
+        config["compute"] = {**config["compute"], "device": "cpu"}
+        prepare(config["data"], data)
+        rehearse_run(config, results / "rehearsals" / "demo" / run_id, steps=STEPS)
+    (results / "runs").mkdir()
+    return results
+
+
+def _section(page: str, anchor: str) -> str:
+    start = page.index(f'<section id="{anchor}">')
+    return page[start : page.index("</section>", start)]
+
+
+def test_report_shows_the_cost_estimate_of_its_preset(rehearsed: Path) -> None:
+    report = build_report(rehearsed / "runs", rehearsed, params={"preset": "demo"})
+    table = report.tables["cost_estimate"]
+    expected = cost_estimate(rehearsed / "rehearsals" / "demo")
+    totals = cost_totals(expected)
+    assert list(table.data["run_id"]) == sorted(RUNS)
+    assert len(table.rows) == len(RUNS) + 1  # one row per rehearsed cell, then the totals
+
+    folder = rehearsed / "tables"
+    csv = pd.read_csv(folder / "cost_estimate.csv")
+    assert list(csv["run_id"]) == sorted(RUNS)
+    assert csv["run_hours"].sum() == pytest.approx(totals["run_hours"])
+    assert (folder / "cost_estimate.md").is_file() and (folder / "cost_estimate.html").is_file()
+
+    summary = json.loads(report.summary_path.read_text())["cost_estimate"]
+    assert summary["projected"] is True and summary["runs"] == len(RUNS)
+    assert summary["run_hours"] == pytest.approx(totals["run_hours"])
+    assert summary["gpu_hours"] == 0 and summary["runs_not_on_gpu"] == len(RUNS)  # CPU
+    assert summary["checkpoint_gib"] == pytest.approx(totals["checkpoint_gib"])
+    assert summary["max_peak_rss_gib"] == pytest.approx(totals["max_peak_rss_gib"])
+    assert summary["max_peak_device_gib"] is None
+
+    page = report.index.read_text()
+    assert '<a href="#cost">Cost estimate</a>' in page
+    section = _section(page, "cost")
+    assert "Cost estimate (from a rehearsal)" in section
+    assert section.count("<tr") == 1 + len(RUNS) + 1  # the header, the cells, the totals
+    device = expected["device"].iloc[0]
+    assert f"projected from {STEPS} timed steps on {device}" in section
+    assert "not measured training" in section
+    assert f"total ({len(RUNS)} runs)" in section
+    assert f"{totals['run_hours']:.3f} ({totals['gpu_hours']:.3f} GPU-hours)" in section
+    assert f"max {totals['max_peak_rss_gib']:.2f}" in section
+    # The page keeps its other sections, in order, with the estimate after the grid status.
+    assert page.index('<section id="status">') < page.index('<section id="cost">')
+
+
+def test_no_cost_section_without_a_rehearsal_of_the_preset(rehearsed: Path) -> None:
+    for params in (None, {"preset": "paper"}):  # no preset known / another preset's folder
+        report = build_report(rehearsed / "runs", rehearsed, params=params)
+        page = report.index.read_text()
+        assert "cost_estimate" not in report.tables and 'id="cost"' not in page
+        assert "#cost" not in page and "cost_estimate" not in report.summary
+        assert not (rehearsed / "tables" / "cost_estimate.csv").exists()  # stale files go
+
+
+def test_an_unreadable_rehearsal_is_a_warning(tmp_path: Path) -> None:
+    broken = tmp_path / "rehearsals" / "demo" / "cls/m/standard/k3/s0"
+    broken.mkdir(parents=True)
+    (broken / "rehearsal.json").write_text("{}")
+    (tmp_path / "runs").mkdir()
+    report = build_report(tmp_path / "runs", tmp_path, params={"preset": "demo"})
+    assert "cost_estimate" not in report.tables
+    assert any("cost estimate left out" in w for w in report.warnings)
+    assert 'id="cost"' not in report.index.read_text()
