@@ -4,7 +4,8 @@ Both twins start from the same weights and train interleaved, a block of steps e
 load hits both alike; the ratio is the median of per-block ratios. Timing is device-synchronised
 and covers forward, backward and the SGD step (the data are on the device already, as in the
 engine). Prints images/s and the projected seconds per CIFAR-100 epoch (45,000 training images
-after the validation split) beside the paper's Table 4 (202 s / 215 s on an A100-64GB).
+after the validation split) beside the paper's published Table 4 seconds per epoch (A100-64GB),
+read from ``wconv/report/published.yaml``.
 Writes results/benchmarks/train_speed.csv.
 
     python benchmarks/train_speed.py [--device cuda] [--amp bf16] [--channels-last] [--compile]
@@ -19,13 +20,13 @@ import time
 from pathlib import Path
 
 import torch
+from engine_speed import published_seconds  # the sibling benchmark: one reader of the data file
 from torch import nn
 
 from wconv.io import write_csv
 from wconv.models import create
 
 TRAIN_IMAGES = 45_000
-PAPER_SECONDS = {"standard": 202.0, "weighted": 215.0}
 
 
 def _sync(device: torch.device) -> None:
@@ -94,7 +95,9 @@ def main() -> None:
         f"{args.model} batch {args.batch} on {name} (amp {args.amp}, channels_last "
         f"{args.channels_last}, compile {args.compile}), torch {torch.__version__}"
     )
+    paper = published_seconds("classification", args.model)
     for kind, values in times.items():
+        published = paper.get(kind)
         per_image = statistics.median(values) / (args.steps * args.batch)
         epoch = per_image * TRAIN_IMAGES
         rows.append(
@@ -105,17 +108,23 @@ def main() -> None:
                 "amp": args.amp,
                 "images_per_s": 1 / per_image,
                 "seconds_per_epoch": epoch,
-                "paper_a100_seconds_per_epoch": PAPER_SECONDS[kind],
+                "paper_a100_seconds_per_epoch": "" if published is None else published,
             }
         )
+        shown = "not published" if published is None else f"{published:.0f} s"
         print(
             f"  {kind:9s} {1 / per_image:9.1f} img/s  projected {epoch:8.1f} s/epoch "
-            f"(paper, A100: {PAPER_SECONDS[kind]:.0f} s)"
+            f"(published, A100: {shown})"
         )
     ratio = statistics.median(ratios)
+    paper_ratio = (
+        f"{paper['weighted'] / paper['standard']:.3f}"
+        if paper["weighted"] and paper["standard"]
+        else "not published"
+    )
     print(
         f"  weighted/standard time ratio (median of {len(ratios)} interleaved blocks): "
-        f"{ratio:.3f}  (paper: {PAPER_SECONDS['weighted'] / PAPER_SECONDS['standard']:.3f})"
+        f"{ratio:.3f}  (published: {paper_ratio})"
     )
     for row in rows:
         row["weighted_over_standard"] = ratio
