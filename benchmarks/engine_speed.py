@@ -104,11 +104,13 @@ def write_div2k(root: Path, n_train: int, n_eval: int) -> None:
 
 def parse_setting(setting: str) -> dict[str, Any]:
     tokens = set(setting.split("+"))
-    unknown = tokens - {"fp32", "bf16", "fp16", "cl", "compile"}
-    if unknown or len(tokens & {"fp32", "bf16", "fp16"}) > 1:
-        raise SystemExit(f"bad setting {setting!r}: tokens are fp32|bf16|fp16, cl, compile")
+    # compile: torch.compile's default mode; graphs: reduce-overhead (CUDA graphs, static batches)
+    unknown = tokens - {"fp32", "bf16", "fp16", "cl", "compile", "graphs"}
+    if unknown or len(tokens & {"fp32", "bf16", "fp16"}) > 1 or {"compile", "graphs"} <= tokens:
+        raise SystemExit(f"bad setting {setting!r}: tokens are fp32|bf16|fp16, cl, compile|graphs")
     amp = "bf16" if "bf16" in tokens else "fp16" if "fp16" in tokens else "none"
-    return {"amp": amp, "channels_last": "cl" in tokens, "compile": "compile" in tokens}
+    compile_mode: bool | str = "reduce-overhead" if "graphs" in tokens else "compile" in tokens
+    return {"amp": amp, "channels_last": "cl" in tokens, "compile": compile_mode}
 
 
 def published_seconds(task: str, model: str) -> dict[str, float | None]:

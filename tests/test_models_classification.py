@@ -275,3 +275,16 @@ def test_model_card_compresses_layer_names_exactly(name):
     expanded = [_expand(p) for p in patterns]
     assert sum(len(e) for e in expanded) == len(names)
     assert set().union(*expanded) == set(names)
+
+
+def test_drop_path_is_torchvision_stochastic_depth():
+    from torchvision.ops import stochastic_depth
+
+    from wconv.models.efficientnet import drop_path
+
+    x = torch.randn(16, 4, 3, 3)
+    torch.manual_seed(0)
+    expected = stochastic_depth(x, 0.3, "row", True)
+    torch.manual_seed(0)
+    assert torch.equal(drop_path(x, 0.3, True), expected)
+    assert torch.equal(drop_path(x, 0.3, False), x)

@@ -469,12 +469,25 @@ def test_checkpoint_retention_best_drops_the_resume_state_of_a_finished_run(
     config["compute"]["checkpoints"] = "best"
     out = tmp_path / "kept-best"
     metrics = train_run(config, out)
-    left = sorted(p.name for p in (out / "checkpoints").iterdir())
-    assert left == ["best.pt", sidecar(out / "checkpoints" / "best.pt").name], left
-    reference_files = sorted(p.name for p in (reference / "checkpoints").iterdir())
-    assert "last.pt" in reference_files  # the default keeps everything
+    folder = out / "checkpoints"
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == sorted(
+        ["best.pt", "last.pt", sidecar(folder / "best.pt").name, sidecar(folder / "last.pt").name]
+    ), left
+    # last.pt keeps only that training ended: no weights, no optimizer state.
+    full = (reference / "checkpoints" / "last.pt").stat().st_size
+    assert (folder / "last.pt").stat().st_size < full / 2, full
+    assert load_checkpoint(folder / "last.pt")["model"] is None
+    assert (reference / "checkpoints" / "last.previous.pt").exists()  # the default keeps all
     assert _result(metrics) == _result(json.loads((reference / "metrics.json").read_text()))
     # A finished run stays finished: the rerun is a no-op, nothing is retrained.
     before = (out / "metrics.json").stat().st_mtime_ns
     train_run(config, out)
     assert (out / "metrics.json").stat().st_mtime_ns == before
+    # Snakemake redoing a job it saw start but not end deletes metrics.json: only the final
+    # step (test of best.pt, result files) is redone, the history is untouched.
+    history = (out / "history.csv").read_bytes()
+    (out / "metrics.json").unlink()
+    again = train_run(config, out)
+    assert (out / "history.csv").read_bytes() == history
+    assert _result(again) == _result(metrics)

@@ -4,6 +4,8 @@ degraded images (loaded back as float32, within float16 rounding of the float32 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -97,3 +99,67 @@ def test_density_projection_over_the_prebuilt_list_of_ranged_layers():
     assert [float(x.density.detach().max()) for x in layers] == pytest.approx(expected)
     fixed = create("small_cnn", conv="weighted", density=0.75)
     assert ranged_layers(fixed) == []  # fixed densities have no range: nothing to clamp per step
+
+
+def test_compile_mode_reaches_training_and_validation_with_static_batches(tmp_path, monkeypatch):
+    """`compute.compile: reduce-overhead` (CUDA graphs on a GPU): the engine compiles the model
+    once in that mode and uses the compiled module for the training step and the per-epoch
+    validation; the short last training batch is dropped so every step has one shape. Inductor
+    itself is exercised by benchmarks/gpu_check.sh on a GPU (on 2 CPU cores it takes minutes),
+    so torch.compile is recorded here, not run."""
+    from wconv.settings import resolve_run_config
+    from wconv.train import train_run
+    from wconv.train.engine import load_data
+
+    calls: list[tuple[str, int]] = []
+    batch_sizes: list[int] = []
+
+    class Recorded(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            batch_sizes.append(x.shape[0])
+            return self.model(x)
+
+    def fake_compile(model, *, mode=None, **_):
+        calls.append((mode, id(model)))
+        return Recorded(model)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    cls = {"dataset": "embedded", "val_fraction": 0.2, "split_seed": 0}
+    prepare(cls, tmp_path / "data")
+    config = {
+        "run_id": "cls/small_cnn/learned-d1/k3/s0",
+        "task": "classification",
+        "model": "small_cnn",
+        "model_options": {"width": 4, "input_pool": 2},
+        "conv": "learned",
+        "density": [1.0],
+        "density_range": [0.9, 1.1],
+        "kernel_size": 3,
+        "seed": 0,
+        "data": cls,
+        "data_root": str(tmp_path / "data"),
+        "recipe": {"name": "paper_classification", "epochs": 2, "batch_size": 100, "lr": 0.05},
+        "compute": {"device": "cpu", "threads": 1, "compile": "reduce-overhead"},
+    }
+    data = load_data(resolve_run_config(config), torch.device("cpu"))
+    n_train, n_val = len(data.train.inputs), len(data.val.inputs)
+    assert data.train.last_batch == "drop" and len(data.train) == n_train // 100
+    assert n_train % 100 and n_val % 100  # both splits have a short last batch
+    metrics = train_run(config, tmp_path / "run")
+    assert metrics["status"] == "ok"
+    assert [mode for mode, _ in calls] == ["reduce-overhead"]  # compiled once
+    val_batches = -(-n_val // 100)
+    steps = n_train // 100
+    # Per epoch: the training steps (all full), then validation through the same module (its
+    # short last batch kept: every image is scored).
+    assert batch_sizes == 2 * ([100] * steps + [100] * (val_batches - 1) + [n_val % 100])
+    learned = np.ravel(json.loads(metrics["learned_density"]))
+    assert learned.size and all(0.9 - 1e-6 <= d <= 1.1 + 1e-6 for d in learned), learned
+    eager = load_data(
+        resolve_run_config({**config, "compute": {"device": "cpu"}}), torch.device("cpu")
+    )
+    assert eager.train.last_batch == "keep"

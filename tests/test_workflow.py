@@ -137,6 +137,7 @@ def test_dvc_push_and_pull_through_a_local_remote(study, tmp_path):
     # The shared-filesystem settings of docs/cluster.md: links into one group-writable cache.
     run(study, "dvc", "config", "cache.type", "symlink,copy")
     run(study, "dvc", "config", "cache.shared", "group")
+    shutil.rmtree(study / ".dvc" / "cache")  # a colleague's fresh checkout: all from the remote
     run(study, "dvc", "pull")
     assert sorted(metrics_files(study)) == sorted(expected)
     pulled = study / "results/runs/demo" / next(iter(expected)) / "metrics.json"

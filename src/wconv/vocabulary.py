@@ -180,3 +180,19 @@ _EXPECTED = (
     f"expected <study>/<model>/<conv>[-d<density>]/k<kernel size>/s<seed> with study one of "
     f"{', '.join(PREFIXES)} and conv one of {', '.join(CONVS)}, e.g. {RUN_ID_EXAMPLE}"
 )
+
+
+RUN_STATES: tuple[str, ...] = (
+    "done",
+    "diverged",
+    "running",
+    "pending",
+    "failed",
+    "interrupted",
+    "corrupt",
+    "not started",
+)
+"""The states of a grid cell in ``wconv status`` and the report (``wconv.report.status``)."""
+
+EXIT_REQUEUE = 75
+"""EX_TEMPFAIL, "try again": ``wconv train`` checkpointed on a stop signal and asks to be rerun."""

@@ -2,6 +2,11 @@
 
 Each sub-command module exposes ``add_parser(subparsers)``; every handler returns an exit code.
 A ``UserError`` becomes ``error: <message>`` on stderr and exit code 2.
+
+The parser is built for every command, so the sub-command modules import only the standard
+library, PyYAML and the torch-free parts of wconv at module level; torch, pandas, matplotlib, piq,
+torchmetrics, ``wconv.train`` and ``wconv.report`` are imported in the handlers that use them
+(tests/test_startup.py checks this).
 """
 
 from __future__ import annotations
@@ -16,6 +21,15 @@ from wconv import __version__
 from wconv.errors import UserError
 
 COMMANDS = ("data", "train", "grid", "report", "status", "coordgate", "rehearse", "estimate")
+
+
+def _needs_study_extra(error: ModuleNotFoundError) -> int:
+    # A library-only install (`pip install wconv`) lacks the study's stack the commands import.
+    print(
+        f"error: the wconv commands need the study extra, pip install 'wconv[study]' ({error})",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,15 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
     except ModuleNotFoundError as error:
-        # A library-only install (`pip install wconv`) lacks the study's stack the commands import.
         if "--version" in (sys.argv[1:] if argv is None else argv):
             print(f"wconv {__version__}")
             return 0
-        print(
-            f"error: the wconv commands need the study extra, pip install 'wconv[study]' ({error})",
-            file=sys.stderr,
-        )
-        return 2
+        return _needs_study_extra(error)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -54,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] == "wconv":
+            raise  # a module of this package: a bug, not a missing extra
+        return _needs_study_extra(error)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -15,13 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from wconv.errors import UserError
-from wconv.experiments import run_coordgate_1d, run_padding_signal
-from wconv.study import load_params
 
-EXPERIMENTS: dict[str, Callable[..., dict[str, Any]]] = {
-    "oned": run_coordgate_1d,
-    "padding": run_padding_signal,
-}
+# Each experiment's function in wconv.experiments, looked up when it runs (that loads torch).
+EXPERIMENTS: dict[str, str] = {"oned": "run_coordgate_1d", "padding": "run_padding_signal"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: both load torch.
+    from wconv import experiments
+    from wconv.study import load_params
+
     params = load_params(args.params, args.preset)
     section = (params.get("coordgate") or {}).get("experiments", {}).get(args.experiment)
     if not section:
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             "activate: true"
         )
     settings = {k: v for k, v in section.items() if k != "activate"}
-    experiment = EXPERIMENTS[args.experiment]
+    experiment: Callable[..., dict[str, Any]] = getattr(experiments, EXPERIMENTS[args.experiment])
     accepted = set(inspect.signature(experiment).parameters) - {"out_dir"}
     unknown = sorted(set(settings) - accepted)
     if unknown:

@@ -23,20 +23,30 @@ from typing import Any
 
 import yaml
 
-from wconv.data import describe, list_datasets, prepare, prepared_dir, resolve
-from wconv.data.config import get_spec
-from wconv.data.download import DownloadError
-from wconv.data.store import MANIFEST
 from wconv.errors import UserError
 from wconv.io import read_json, write_json
-from wconv.study import load_params
 from wconv.vocabulary import PREFIX_TO_STUDY, STUDIES, STUDY_PREFIX
+
+# wconv.data and wconv.study are imported in the handlers: they load torch, and the parser is
+# built for every command.
 
 # The studies as the commands name them: by their run-id prefixes.
 _STUDY_CHOICES = " | ".join(STUDY_PREFIX[study] for study in STUDIES)
 
-# Library errors that a user fixes by changing settings, files or the network.
-_USER_FAILURES = (ValueError, FileNotFoundError, PermissionError, DownloadError)
+# In a help text: the data set names, filled in when the help is shown.
+_DATASETS = "{datasets}"
+
+
+class _DatasetsHelpFormatter(argparse.HelpFormatter):
+    """Writes the registered data sets for ``{datasets}``: listing them imports wconv.data."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is None or _DATASETS not in text:
+            return text
+        from wconv.data import list_datasets
+
+        return text.replace(_DATASETS, ", ".join(["embedded", *list_datasets()]))
 
 
 def add_parser(subparsers: Any) -> None:
@@ -51,12 +61,12 @@ def add_parser(subparsers: Any) -> None:
     prep = commands.add_parser(
         "prepare",
         help="download, parse, split and degrade a data set (idempotent); prints its folder",
+        formatter_class=_DatasetsHelpFormatter,
     )
     prep.add_argument(
         "dataset",
         nargs="?",
-        help=f"one of {', '.join(['embedded', *list_datasets()])}; "
-        "default: the dataset of the --study section",
+        help=f"one of {_DATASETS}; default: the dataset of the --study section",
     )
     _add_settings_arguments(prep, study_option=True)
     _add_stamp_argument(prep)
@@ -112,6 +122,9 @@ def _add_stamp_argument(parser: argparse.ArgumentParser) -> None:
 
 def data_settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     """The ``data:`` section and the data root described by the command line."""
+    from wconv.data import list_datasets, resolve
+    from wconv.study import load_params
+
     cfg: dict[str, Any] = {}
     root = args.root
     if (args.params is None) != (args.study is None):
@@ -166,6 +179,8 @@ def _study_section(params: dict[str, Any], study: str, path: Path) -> dict[str, 
 
 
 def run_prepare(args: argparse.Namespace) -> int:
+    from wconv.data import describe, prepare
+
     cfg, root = data_settings(args)
     folder = _fail_as_user_error(prepare, cfg, root)
     if args.stamp is not None:
@@ -175,6 +190,9 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from wconv.data import prepared_dir, resolve
+    from wconv.data.store import MANIFEST
+
     cfg, root = data_settings(args)
     spec, resolved = _fail_as_user_error(resolve, cfg)
     folder = prepared_dir(cfg, root)
@@ -194,6 +212,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from wconv.data import list_datasets
+    from wconv.data.config import get_spec
+
     for name in list_datasets():
         spec = get_spec(name)
         alias = f" (dataset: {spec.alias})" if spec.alias else ""
@@ -202,9 +223,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _fail_as_user_error(fn: Any, *args: Any) -> Any:
+    from wconv.data.download import DownloadError
+
+    # Library errors that a user fixes by changing settings, files or the network.
+    user_failures = (ValueError, FileNotFoundError, PermissionError, DownloadError)
     try:
         return fn(*args)
-    except _USER_FAILURES as e:
+    except user_failures as e:
         raise UserError(_one_line(e)) from e
 
 

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from wconv.io import write_csv
-from wconv.report.estimate import COLUMNS, cost_estimate, cost_totals
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wconv.report.estimate import COLUMNS, cost_estimate, cost_totals  # pandas
+
     table = cost_estimate(args.rehearsals)
     totals = cost_totals(table)
     shown = table[COLUMNS].copy()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wconv.study import load_params, run_ids
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,6 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wconv.study import load_params, run_ids  # imported here: it loads torch
+
     params = load_params(args.params, args.preset)
     for run_id in run_ids(params):
         print(run_id)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from wconv.cli.train import read_run_config
 from wconv.errors import UserError
-from wconv.study import load_params, run_config
 from wconv.vocabulary import RUN_ID_EXAMPLE
 
 
@@ -45,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
     if args.max_val_batches < 1:
         raise UserError(f"--max-val-batches must be at least 1, got {args.max_val_batches}")
+    from wconv.study import load_params, run_config  # imported here: it loads torch
+
     if args.config is not None:
         config = read_run_config(args.config)
         if args.out is None:

@@ -10,9 +10,7 @@ import sys
 from pathlib import Path
 
 from wconv.errors import UserError
-from wconv.report.queue import slurm_queue
-from wconv.report.status import STATES, grid_status, with_queue
-from wconv.study import load_params, run_ids
+from wconv.vocabulary import RUN_STATES as STATES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: pandas (the report) and torch (the study's model registry).
+    from wconv.report.queue import slurm_queue
+    from wconv.report.status import grid_status, with_queue
+    from wconv.study import load_params, run_ids
+
     params = load_params(args.params, args.preset)
     # Only an explicit --runs must exist: the default one is missing until the first run starts.
     if args.runs is not None and not args.runs.is_dir():

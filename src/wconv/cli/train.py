@@ -10,9 +10,7 @@ from typing import Any
 import yaml
 
 from wconv.errors import UserError
-from wconv.study import load_params, run_config
-from wconv.train import EXIT_REQUEUE, Interrupted, train_run
-from wconv.vocabulary import RUN_ID_EXAMPLE
+from wconv.vocabulary import EXIT_REQUEUE, RUN_ID_EXAMPLE
 
 log = logging.getLogger("wconv.train")
 
@@ -50,6 +48,10 @@ def read_run_config(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: the parser is built for every command, these load torch and the models.
+    from wconv.study import load_params, run_config
+    from wconv.train import Interrupted, train_run
+
     if args.config is not None:
         config = read_run_config(args.config)
         if args.out is None:

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-)
 
 
 def classification_metrics(
@@ -20,6 +15,14 @@ def classification_metrics(
     both predictions and targets counts as F1 = 0, as in scikit-learn's ``zero_division=0``.
     ``confusion[i, j]`` counts samples of true class ``i`` predicted as ``j``.
     """
+    # Imported here: torchmetrics costs seconds at start-up (scipy, matplotlib, torch._dynamo)
+    # and a run needs it only for its final test pass.
+    from torchmetrics.functional.classification import (
+        multiclass_accuracy,
+        multiclass_confusion_matrix,
+        multiclass_f1_score,
+    )
+
     predictions, targets = predictions.cpu(), targets.cpu()
     accuracy = multiclass_accuracy(predictions, targets, num_classes, average="micro")
     f1 = multiclass_f1_score(predictions, targets, num_classes, average="macro")

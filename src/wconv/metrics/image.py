@@ -8,9 +8,9 @@ images use the luminance-only FSIM.
 
 from __future__ import annotations
 
-import piq
 from torch import Tensor
-from torchmetrics.functional.image import universal_image_quality_index
+
+from wconv.metrics.lazy import piq  # piq and torchmetrics load at the first metric computed
 
 IMAGE_METRICS: tuple[str, ...] = ("psnr", "ssim", "nrmse", "fsim", "uiq")
 
@@ -22,6 +22,8 @@ def _nrmse(x: Tensor, y: Tensor) -> Tensor:
 
 def image_metrics(prediction: Tensor, target: Tensor) -> dict[str, Tensor]:
     """Per-image metrics ``{name: Tensor(N)}`` of ``prediction`` against ``target`` (N, C, H, W)."""
+    from torchmetrics.functional.image import universal_image_quality_index
+
     x = prediction.detach().float().clamp(0, 1)
     y = target.detach().float().clamp(0, 1)
     chromatic = x.shape[1] == 3

@@ -26,7 +26,6 @@ schedule) with either conv kind; it is kept so that this can be reproduced and r
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torchvision.ops import stochastic_depth
 
 from wconv.models.classification_common import check_odd_kernel_size, conv_bn
 from wconv.models.init import kaiming_init_
@@ -43,6 +42,18 @@ B0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (6, 3, 1, 320, 1),
 )
 """(expansion, kernel, stride, output width, repeats) of each EfficientNet-B0 stage."""
+
+
+def drop_path(x: Tensor, rate: float, training: bool) -> Tensor:
+    """Stochastic depth, per sample ("row"): ``x * m / (1 - rate)``, ``m ~ Bernoulli(1 - rate)``
+    per sample; the identity in eval mode. torchvision's ``stochastic_depth`` does the same, but
+    importing ``torchvision.ops`` costs every job of the study about 2 s (detection models,
+    torch._dynamo)."""
+    if not training or rate == 0.0:
+        return x
+    keep = 1.0 - rate
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+    return x * mask.div_(keep) if keep > 0 else x * mask
 
 
 class SqueezeExcitation(nn.Module):
@@ -89,7 +100,7 @@ class MBConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.block(x)
         if self.residual:
-            out = stochastic_depth(out, self.drop_rate, "row", self.training) + x
+            out = drop_path(out, self.drop_rate, self.training) + x
         return out
 
 

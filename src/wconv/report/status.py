@@ -40,17 +40,9 @@ from wconv.report.runs import (
     run_record,
 )
 from wconv.runfolder import describe, holder_gone, read_holder, short_host, sidecar
+from wconv.vocabulary import RUN_STATES
 
-STATES: tuple[str, ...] = (
-    "done",
-    "diverged",
-    "running",
-    "pending",
-    "failed",
-    "interrupted",
-    "corrupt",
-    "not started",
-)
+STATES = RUN_STATES
 FAILED_MARKER = "failed"
 STATUS_COLUMNS: tuple[str, ...] = (
     "run_id",

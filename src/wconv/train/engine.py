@@ -26,10 +26,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-import piq
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
@@ -40,6 +39,7 @@ from wconv.data.loader import DeviceBatches
 from wconv.errors import UserError
 from wconv.io import atomic_open, write_csv, write_json, write_text, write_yaml
 from wconv.metrics import IMAGE_METRICS, classification_metrics, identity_metrics, image_metrics
+from wconv.metrics.lazy import piq  # imported at the first PSNR: a classification run never
 from wconv.models import create
 from wconv.nn import count_weighted, project_densities_, ranged_layers
 from wconv.runfolder import run_lock
@@ -51,12 +51,12 @@ from wconv.train.checkpoint import (
     remove_checkpoint,
     save_checkpoint,
 )
+from wconv.train.checkpoint import previous as previous_checkpoint
 from wconv.train.config import resolve
 from wconv.vocabulary import RunId
 
 log = logging.getLogger("wconv.train")
 
-EXIT_REQUEUE = 75  # EX_TEMPFAIL: "try again" — the job checkpointed and asks to be rerun
 STATUS_OK, STATUS_STOPPED, STATUS_DIVERGED = "ok", "stopped_early", "diverged"
 HISTORY_FIELDS = [
     "epoch",
@@ -135,6 +135,25 @@ def _autocast(cfg: dict[str, Any], device: torch.device) -> contextlib.AbstractC
     return torch.autocast(device.type, dtype=dtype)
 
 
+# torch.compile modes that capture CUDA graphs: a graph replays fixed shapes only.
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+def compile_mode(cfg: dict[str, Any]) -> str | None:
+    """``compute.compile`` as a ``torch.compile`` mode: None (eager), "default",
+    "reduce-overhead" or "max-autotune" (both with CUDA graphs on a GPU); ``true`` is "default"."""
+    mode = cfg["compute"]["compile"]
+    if mode is False:
+        return None
+    return "default" if mode is True else str(mode)
+
+
+def compiled(cfg: dict[str, Any], model: nn.Module) -> nn.Module:
+    """``model`` compiled as ``compute.compile`` says (itself when eager)."""
+    mode = compile_mode(cfg)
+    return model if mode is None else cast(nn.Module, torch.compile(model, mode=mode))
+
+
 def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
     """Build the device-resident batch iterators of the three splits (augmenting train only)."""
     recipe = cfg["recipe"]
@@ -146,7 +165,11 @@ def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
     common: dict[str, Any] = {
         "device": device, "seed": cfg["seed"], "channels_last": cfg["compute"]["channels_last"],
     }  # fmt: skip
-    augment: dict[str, Any] = {"flip": recipe["flip"]}
+    # With CUDA graphs every training batch has the batch size: the short last batch of an epoch
+    # is dropped (a different sample each epoch, since the order is redrawn) instead of forcing a
+    # second graph; evaluation keeps every image.
+    static = compile_mode(cfg) in CUDA_GRAPH_MODES
+    augment: dict[str, Any] = {"flip": recipe["flip"], "last_batch": "drop" if static else "keep"}
     if isinstance(train, ClassificationSplit):
         pairs = {name: (split.images, split.labels) for name, split in splits.items()}
         common.update(mean=train.mean, std=train.std)
@@ -572,10 +595,15 @@ class TrainState:
         }
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        """The inverse of :meth:`state_dict` (``history`` and ``settings`` are the caller's)."""
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.schedule.load_state_dict(saved["schedule"])
+        """The inverse of :meth:`state_dict` (``history`` and ``settings`` are the caller's).
+
+        A finished run's slim checkpoint (:meth:`save_finished`) has no weights or optimizer."""
+        if saved["model"] is not None:
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.schedule.load_state_dict(saved["schedule"])
+        elif saved.get("finished") is None:
+            raise CheckpointError("a checkpoint without weights must belong to a finished run")
         self.stopper = EarlyStopping(**saved["early_stopping"])
         torch.set_rng_state(saved["rng_cpu"])
         if self.device.type == "cuda" and saved.get("rng_cuda") is not None:
@@ -590,6 +618,17 @@ class TrainState:
     def save(self, folder: RunFolder) -> None:
         """Write ``last.pt`` (the old one becomes ``last.previous.pt``) and its sidecar."""
         save_checkpoint(folder.last, self.state_dict(), self.progress(), keep_previous=True)
+
+    def save_finished(self, folder: RunFolder) -> None:
+        """Replace ``last.pt`` and its previous by a slim one: that training ended, and how,
+        without weights or optimizer state. A rerun (e.g. Snakemake redoing a job it saw start
+        but not end) still only redoes the final step, from ``best.pt``."""
+        assert self.finished is not None
+        slim = {**self.state_dict(), "model": None, "optimizer": None, "schedule": None}
+        save_checkpoint(folder.last, slim, self.progress(), keep_previous=False)
+        previous = previous_checkpoint(folder.last)
+        for stale in (previous, checkpoint_sidecar(previous)):
+            stale.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -659,10 +698,13 @@ def _resume(run: Run, state: TrainState) -> None:
 
 def _train_epochs(run: Run, state: TrainState) -> str:
     """Train from the checkpoint's epoch and batch until the run ends; return its final status."""
-    step = _optimizer_step(run, state)
+    # One compiled module for the training step and the per-epoch validation (it shares the
+    # model's parameters); the final test of best.pt runs the eager model.
+    forward = compiled(run.cfg, state.model)
+    step = _optimizer_step(run, state, forward)
     for epoch in range(state.epoch, run.epochs):
         train_loss, seconds = _train_epoch(run, state, step)
-        status = _evaluate_epoch(run, state, train_loss, seconds)
+        status = _evaluate_epoch(run, state, train_loss, seconds, forward)
         if status is not None:
             return status
         if run.flag.signum is not None:
@@ -670,17 +712,18 @@ def _train_epochs(run: Run, state: TrainState) -> str:
     return STATUS_OK
 
 
-def _optimizer_step(run: Run, state: TrainState) -> Callable[[Tensor, Tensor], Tensor]:
+def _optimizer_step(
+    run: Run, state: TrainState, forward: nn.Module
+) -> Callable[[Tensor, Tensor], Tensor]:
     """One training step on a batch (forward, backward, update, density projection, schedule)."""
     cfg, model, optimizer = run.cfg, state.model, state.optimizer
     criterion = loss_fn(cfg)
-    step_model = torch.compile(model) if cfg["compute"]["compile"] else model
     ranged = ranged_layers(model)  # built once: the per-step projection skips the module walk
     grad_clip = cfg["recipe"].get("grad_clip")
 
     def step(x: Tensor, y: Tensor) -> Tensor:
         with _autocast(cfg, run.device):
-            loss = criterion(step_model(x).float(), y)
+            loss = criterion(forward(x).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
@@ -731,7 +774,7 @@ def _train_epoch(
 
 
 def _evaluate_epoch(
-    run: Run, state: TrainState, train_loss: float, seconds: float | str
+    run: Run, state: TrainState, train_loss: float, seconds: float | str, forward: nn.Module
 ) -> str | None:
     """Validate the epoch just trained and checkpoint it; the final status if the run ended."""
     epoch = state.epoch + 1  # the one just trained
@@ -739,9 +782,7 @@ def _evaluate_epoch(
         _commit_epoch(run, state, _history_row(state, train_loss, seconds, None), STATUS_DIVERGED)
         log.warning("%s: loss is %s at epoch %d, run diverged", run.name, train_loss, epoch)
         return STATUS_DIVERGED
-    val, _ = evaluate(
-        state.model, run.data.val, run.cfg, run.device, run.data.num_classes, full=False
-    )
+    val, _ = evaluate(forward, run.data.val, run.cfg, run.device, run.data.num_classes, full=False)
     status: str | None
     if not math.isfinite(val["loss"]):
         status = STATUS_DIVERGED
@@ -799,9 +840,9 @@ def _finish(run: Run, state: TrainState, status: str) -> dict[str, Any]:
     metrics = _metrics(run, state, status, val, test)
     write_json(run.folder.metrics, metrics)
     if run.cfg["compute"]["checkpoints"] == "best":
-        # The result is on disk: the resume state (optimizer, schedule, RNG; the bulk of a
-        # run's disk) has no further use. best.pt, the reported epoch's weights, stays.
-        remove_checkpoint(run.folder.last)
+        # The result is on disk: the weights and optimizer state of the last epoch (the bulk of
+        # a run's disk) have no further use. best.pt, the reported epoch's weights, stays.
+        state.save_finished(run.folder)
     return metrics
 
 

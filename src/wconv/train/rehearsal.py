@@ -41,6 +41,8 @@ from wconv.train.engine import (
     _configure,
     _optimizer_step,
     _sync,
+    compile_mode,
+    compiled,
     device_name,
     evaluate,
     load_data,
@@ -138,7 +140,8 @@ def _checkpoint_round_trip(
         if not same:
             problem = "the resumed model's weights differ from the saved ones"
         else:
-            _, finite = _timed_steps(_optimizer_step(run, fresh), fresh, batches, 1)
+            step = _optimizer_step(run, fresh, compiled(run.cfg, fresh.model))
+            _, finite = _timed_steps(step, fresh, batches, 1)
             if not finite:
                 problem = "the step after resuming gave a non-finite loss"
     except (CheckpointError, RuntimeError, KeyError, ValueError) as error:
@@ -202,7 +205,7 @@ def rehearse_run(
     run = Run(cfg, folder, device, data, StopFlag())
     state = TrainState.build(cfg, data, device)
     state.model.train()
-    step = _optimizer_step(run, state)
+    step = _optimizer_step(run, state, compiled(run.cfg, state.model))
     batches = _batches(data)
     warmup, _ = _timed_steps(step, state, batches, WARMUP_STEPS)
     seconds, finite = _timed_steps(step, state, batches, steps)
@@ -230,7 +233,7 @@ def rehearse_run(
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),
         "amp": cfg["compute"]["amp"],
-        "compile": bool(cfg["compute"]["compile"]),
+        "compile": compile_mode(cfg) or "none",
         "params": sum(p.numel() for p in state.model.parameters()),
         "data_load_seconds": data_seconds,
         "train_samples": len(data.train.inputs),
