@@ -24,10 +24,13 @@ OVERRIDES = dict(workflow.config_settings.overwrite_config)
 # the workflow ends with the cost estimate. It is a mode of the workflow, not a study setting.
 try:
     REHEARSE_STEPS = int(OVERRIDES.pop("rehearse", 0) or 0)
-    with open(PARAMS_FILE) as handle:
-        PARAMS = resolve_params(yaml.safe_load(handle) or {}, overrides=OVERRIDES)
+    if REHEARSE_STEPS < 0:
+        raise ValueError(REHEARSE_STEPS)
 except ValueError:
     raise WorkflowError("--config rehearse=N needs a whole number of steps, e.g. rehearse=20")
+try:
+    with open(PARAMS_FILE) as handle:
+        PARAMS = resolve_params(yaml.safe_load(handle) or {}, overrides=OVERRIDES)
 except UserError as error:
     raise WorkflowError(str(error)) from None
 
