@@ -39,10 +39,10 @@ from wconv.report.page import PlotFiles, TableFiles, render_index
 from wconv.report.published import Published, load_published
 from wconv.report.render import html_document, relative_url, table_csv, table_html, table_markdown
 from wconv.report.specs import ReportInputs
-from wconv.report.stats import ReportOptions
+from wconv.report.stats import DEFAULT_SELECT_METRIC, ReportOptions
 from wconv.report.status import scan_runs
 from wconv.report.tables import TABLES, Table, build_tables, summarise_tables
-from wconv.vocabulary import METRICS, PAPER_TASKS, SELECT_METRIC
+from wconv.vocabulary import METRICS
 
 
 @dataclass
@@ -70,7 +70,7 @@ def options_from_params(params: Mapping[str, Any] | None) -> ReportOptions:
         raise ValueError(
             f"params: unknown report key(s) {unknown}; valid: select_metric, wilcoxon_min_n"
         )
-    select = {task: SELECT_METRIC[task] for task in PAPER_TASKS}
+    select = dict(DEFAULT_SELECT_METRIC)
     for task, metric in (section.get("select_metric") or {}).items():
         if task not in METRICS or metric not in METRICS[task]:
             valid = {t: list(m) for t, m in METRICS.items()}

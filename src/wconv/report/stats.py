@@ -28,8 +28,10 @@ import pandas as pd
 from scipy import stats
 
 from wconv.report.runs import density_values
+from wconv.vocabulary import PAPER_TASKS, SELECT_METRIC
 
-DEFAULT_SELECT_METRIC: dict[str, str] = {"classification": "accuracy", "denoising": "psnr"}
+# The paper's tasks pick their density by the task's selection metric unless params say otherwise.
+DEFAULT_SELECT_METRIC: dict[str, str] = {task: SELECT_METRIC[task] for task in PAPER_TASKS}
 
 
 @dataclass(frozen=True)
