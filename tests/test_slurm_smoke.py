@@ -111,6 +111,7 @@ def test_profile_runs_workflow_through_slurm(slurm_cluster: str, tmp_path: Path)
     for job_id in slurm_ids:
         assert _job_state(job_id) == "COMPLETED"
     # The profile's slurm-logdir, relative to the working directory, keeps successful logs.
+    # (A job SLURM had to retry leaves its first attempt's log too: superset, not equality.)
     logs = {p.stem for p in (tmp_path / "results" / "logs" / "slurm").rglob("*.log")}
-    assert logs == slurm_ids
+    assert logs >= slurm_ids, (logs, log[-3000:])
     print(f"3 SLURM jobs through the profile in {elapsed:.1f} s")
