@@ -316,7 +316,7 @@ def check_study(study: str, section: Mapping[str, Any], where: str | None = None
     :func:`wconv.study.check_grid`."""
     from wconv.models import list_models
     from wconv.nn.weighted import density_vectors
-    from wconv.study import densities_for
+    from wconv.study import densities_for, recipe_variants
 
     key = where or study  # how messages name the section
     valid = list_models(FAMILY[STUDY_TASK[study]])
@@ -334,11 +334,8 @@ def check_study(study: str, section: Mapping[str, Any], where: str | None = None
         _check_study_data(study, section["data"])
     except ValueError as error:
         raise UserError(f"params: {error}") from None
-    for name, variant in (section.get("recipe_variants") or {}).items():
-        if not variant.get("activate", True):
-            continue
+    for name, variant_section in recipe_variants(section):
         # The variant is the study with its own keys on top: the same checks, named for it.
-        variant_section = {**section, **variant, "recipe_variants": {}}
         check_study(study, variant_section, where=f"{key}.recipe_variants.{name}")
 
 

@@ -134,19 +134,26 @@ class Cell:
         return RunId.of(self.study, model, self.conv, tag, self.kernel_size, self.seed)
 
 
+def recipe_variants(section: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each active recipe variant of a study section as the section it trains: the study's keys
+    with the variant's on top (models, recipe, its own densities if it names them), standard and
+    weighted cells only (no learned density) and no further variants."""
+    return [
+        (name, {**section, **variant, "learned": {}, "recipe_variants": {}})
+        for name, variant in (section.get("recipe_variants") or {}).items()
+        if variant.get("activate", True)
+    ]
+
+
 def cells(params: Mapping[str, Any]) -> Iterator[Cell]:
     """Every grid cell of every active study, in a stable order."""
     for study in STUDIES:
         section = params.get(study)
         if not section or not section.get("activate", True):
             continue
-        # The study's own cells, then each recipe variant's: standard and weighted cells only
-        # (its own densities if it names them), no learned density.
-        variants = [(None, section)] + [
-            (name, {**section, **variant, "learned": {}, "activate": True})
-            for name, variant in (section.get("recipe_variants") or {}).items()
-            if variant.get("activate", True)
-        ]
+        # The study's own cells, then each recipe variant's.
+        variants: list[tuple[str | None, Mapping[str, Any]]] = [(None, section)]
+        variants += recipe_variants(section)
         for variant, axes in variants:
             learned = axes.get("learned", {}) or {}
             init = learned.get("init", {}) or {}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from wconv.cli.train import read_run_config
+from wconv.cli.train import add_run_source, resolve_run
 from wconv.errors import UserError
-from wconv.vocabulary import RUN_ID_EXAMPLE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,15 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "<out>/rehearsal.json (docs/rehearsal.md). Writes no metrics.json: a rehearsal folder "
         "never counts as a finished run. Keep --out outside paths.runs.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", type=Path, help="a run config YAML file")
-    source.add_argument("--run-id", help=f"a run id of the params grid, e.g. {RUN_ID_EXAMPLE}")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--preset", help="override the preset chosen in the params file")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help="rehearsal folder (default: <paths.results>/rehearsals/<preset>/<run-id>)",
+    add_run_source(
+        parser, out_help="rehearsal folder (default: <paths.results>/rehearsals/<preset>/<run-id>)"
     )
     parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps (default 20)")
     parser.add_argument(
@@ -39,24 +32,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def workflow_folder(params: dict[str, Any], run_id: str) -> Path:
+    """The workflow's rehearsal folder of a grid run (workflow/rules/common.smk, REHEARSALS)."""
+    preset = params.get("preset") or "default"
+    return Path(params["paths"]["results"]) / "rehearsals" / preset / run_id
+
+
 def run(args: argparse.Namespace) -> int:
     if args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
     if args.max_val_batches < 1:
         raise UserError(f"--max-val-batches must be at least 1, got {args.max_val_batches}")
-    from wconv.study import load_params, run_config  # imported here: it loads torch
 
-    if args.config is not None:
-        config = read_run_config(args.config)
-        if args.out is None:
-            raise UserError("--out is required with --config")
-        out = args.out
-    else:
-        params = load_params(args.params, args.preset)
-        config = run_config(params, args.run_id)
-        # The workflow's folder for the same cell (workflow/rules/common.smk, REHEARSALS).
-        preset = params.get("preset") or "default"
-        out = args.out or Path(params["paths"]["results"]) / "rehearsals" / preset / args.run_id
+    config, out = resolve_run(args, workflow_folder)
     # Imported here: torch loads only once the arguments are known to be good.
     from wconv.train.rehearsal import rehearse_run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "resumes from the last checkpoint; a finished run is a no-op. Exit 0 also for a "
         f"diverged run; exit {EXIT_REQUEUE} after checkpointing on SIGUSR2/SIGTERM.",
     )
+    add_run_source(parser, out_help="run folder (default: <paths.runs>/<run-id>)")
+    parser.set_defaults(func=run)
+
+
+def add_run_source(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """One run, as a config file (``--config``, needs ``--out``) or a grid run id (``--run-id``
+    of ``--params``/``--preset``); read back by :func:`resolve_run`."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", type=Path, help="a run config YAML file")
     source.add_argument("--run-id", help=f"a run id of the params grid, e.g. {RUN_ID_EXAMPLE}")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--preset", help="override the preset chosen in the params file")
-    parser.add_argument("--out", type=Path, help="run folder (default: <paths.runs>/<run-id>)")
-    parser.set_defaults(func=run)
+    parser.add_argument("--out", type=Path, help=out_help)
+
+
+def resolve_run(
+    args: argparse.Namespace, default_out: Callable[[dict[str, Any], str], Path]
+) -> tuple[dict[str, Any], Path]:
+    """The run config and output folder :func:`add_run_source`'s arguments describe;
+    ``default_out(params, run_id)`` is the folder of a grid run given without ``--out``."""
+    from wconv.study import load_params, run_config  # imported here: it loads torch
+
+    if args.config is not None:
+        config = read_run_config(args.config)
+        if args.out is None:
+            raise UserError("--out is required with --config")
+        return config, args.out
+    params = load_params(args.params, args.preset)
+    return run_config(params, args.run_id), args.out or default_out(params, args.run_id)
 
 
 def read_run_config(path: Path) -> dict[str, Any]:
@@ -48,19 +71,10 @@ def read_run_config(path: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here: the parser is built for every command, these load torch and the models.
-    from wconv.study import load_params, run_config
+    # Imported here: the parser is built for every command, this loads torch and the models.
     from wconv.train import Interrupted, train_run
 
-    if args.config is not None:
-        config = read_run_config(args.config)
-        if args.out is None:
-            raise UserError("--out is required with --config")
-        out = args.out
-    else:
-        params = load_params(args.params, args.preset)
-        config = run_config(params, args.run_id)
-        out = args.out or Path(params["paths"]["runs"]) / args.run_id
+    config, out = resolve_run(args, lambda params, run_id: Path(params["paths"]["runs"]) / run_id)
     try:
         metrics = train_run(config, out)
     except Interrupted as stop:
