@@ -16,7 +16,10 @@ first is warm-up (cuDNN autotuning, compilation), excluded. The epoch time is th
 testing are not timed and run on ``--eval-images`` images to keep the benchmark short). Ratios
 are medians over repeats of the per-repeat ratio kind/standard. ``--max-steps`` trains only that
 many batches per epoch (a quick CPU run); the full-epoch time is then projected linearly and
-marked ``projected``. The paper's Table 4/6 seconds per epoch (A100) are printed beside, read
+marked ``projected``. ``--minimal`` adds, per repeat, the same model and optimizer trained by a
+plain PyTorch loop over the same images (classification models only: index, flip, normalise,
+forward, loss, backward, step; no engine, checkpoints or history) and prints engine/minimal-loop,
+the engine's own overhead. The paper's Table 4/6 seconds per epoch (A100) are printed beside, read
 from ``wconv/report/published.yaml``.
 
     python benchmarks/engine_speed.py --models resnet56 --settings fp32 bf16+cl --epochs 3
@@ -44,6 +47,7 @@ import torch
 from wconv.data import prepared_dir, store
 from wconv.data.restoration import DEGRADED_DTYPE
 from wconv.io import write_csv
+from wconv.models import create
 from wconv.train.engine import device_name, train_run
 
 KINDS = ("standard", "weighted", "learned")
@@ -151,6 +155,49 @@ def run_once(
         return [float(r["epoch_seconds"]) for r in csv.DictReader(f) if r["epoch_seconds"]]
 
 
+def run_minimal(
+    root: Path, model: str, compute: dict[str, Any], args: argparse.Namespace, n_train: int
+) -> list[float]:
+    """Seconds per epoch of a plain PyTorch loop doing the engine's step for the paper recipe."""
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pool = prepared_dir(CIFAR, root).parent
+    images = torch.from_numpy(np.load(pool / "images.npy")[:n_train]).to(device)
+    labels = torch.from_numpy(np.load(pool / "labels.npy")[:n_train]).to(device)
+    torch.manual_seed(0)
+    net = create(model, num_classes=100).to(device)
+    memory_format = torch.channels_last if compute["channels_last"] else torch.contiguous_format
+    net = net.to(memory_format=memory_format)
+    forward = torch.compile(net) if compute["compile"] else net
+    kernels = {"fused": True} if device.type == "cuda" else {"foreach": True}  # as the engine
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-5,
+                                **kernels)  # fmt: skip
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(compute["amp"])
+    batch, seconds = 128, []
+    for _ in range(args.epochs):
+        order = torch.randperm(n_train, device=device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        started = time.perf_counter()
+        for i in range(0, n_train, batch):
+            idx = order[i : i + batch]
+            x = images[idx].float().div_(255)
+            flip = torch.rand(len(idx), 1, 1, 1, device=device) < 0.5
+            x = torch.where(flip, x.flip(3), x).sub_(0.5).div_(0.29)
+            x = x.contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+                loss = criterion(forward(x).float(), labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -163,6 +210,8 @@ def main() -> None:
                         help="batches per epoch (projects a full epoch linearly)")  # fmt: skip
     parser.add_argument("--eval-images", type=int, default=None,
                         help="val/test size (untimed); default 1000 CIFAR, 16 DIV2K")  # fmt: skip
+    parser.add_argument("--minimal", action="store_true",
+                        help="also time a plain PyTorch loop (classification models)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-root", type=Path, default=None, help="synthetic data cache")
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks/engine_speed.csv"))
@@ -198,23 +247,29 @@ def main() -> None:
         paper = published_seconds(task, model)
         for setting in args.settings:
             compute = parse_setting(setting)
-            epochs: dict[str, list[list[float]]] = {k: [] for k in args.kinds}
+            minimal = ["minimal"] if args.minimal and task == "classification" else []
+            kinds = [*args.kinds, *minimal]
+            epochs: dict[str, list[list[float]]] = {k: [] for k in kinds}
             for repeat in range(args.repeats):
-                for kind in args.kinds:  # interleaved: every kind once per repeat
+                for kind in kinds:  # interleaved: every kind once per repeat
                     out = Path(scratch.name) / "runs" / f"{model}-{setting}-{kind}-{repeat}"
-                    seconds = run_once(root, out, model, kind, compute, args)
+                    if kind == "minimal":
+                        seconds = run_minimal(root, model, compute, args, n_train[task])
+                    else:
+                        seconds = run_once(root, out, model, kind, compute, args)
                     epochs[kind].append(seconds[1:])  # drop the warm-up epoch
                     timed = " ".join(f"{s:.3f}" for s in seconds)
                     print(f"  {model} {setting} {kind} r{repeat}: {timed} s/epoch", flush=True)
             per_repeat = {k: [statistics.median(v) for v in runs] for k, runs in epochs.items()}
-            for kind in args.kinds:
+            for kind in kinds:
                 sec = statistics.median(per_repeat[kind]) * scale
                 ratio = ""
                 if "standard" in per_repeat:
                     ratio = statistics.median(
                         a / b for a, b in zip(per_repeat[kind], per_repeat["standard"], strict=True)
                     )
-                published = paper.get(kind)  # the paper has no learned-density timing
+                # the paper has no learned-density timing, nor a minimal loop
+                published = paper.get(kind)
                 rows.append({
                     "device": name, "model": model, "task": task, "setting": setting,
                     "kind": kind, "batch_size": batch[task], "steps_timed": steps,
@@ -234,6 +289,11 @@ def main() -> None:
         print(f"{r['model']:<10} {r['setting']:<16} {r['kind']:<9} "
               f"{r['seconds_per_epoch']:>8.2f}{mark:1} {r['images_per_second']:>9.0f} {ratio:>7}  "
               f"{r['paper_a100_seconds_per_epoch']}")  # fmt: skip
+    for r in rows:
+        if r["kind"] == "minimal" and r["ratio_vs_standard"]:
+            engine = 1 / r["ratio_vs_standard"]
+            print(f"engine/minimal-loop {r['model']} {r['setting']}: {engine:.3f} "
+                  "(standard conv, median of repeats)")  # fmt: skip
     if any(r["projected"] for r in rows):
         print("* projected to a full epoch from --max-steps batches")
     write_csv(args.out, rows)

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from wconv.data import prepare
+from wconv.data import PREPARE_COST, prepare, prepare_cost, prepared_dir
 from wconv.report import build_report
 from wconv.report.estimate import cost_estimate, cost_totals
+from wconv.report.published import load_published
+from wconv.report.tables import _published_epoch_seconds
 from wconv.study import load_params, run_config
 from wconv.train.rehearsal import rehearse_run
 
@@ -76,6 +79,53 @@ def test_report_shows_the_cost_estimate_of_its_preset(rehearsed: Path) -> None:
     assert f"max {totals['max_peak_rss_gib']:.2f}" in section
     # The page keeps its other sections, in order, with the estimate after the grid status.
     assert page.index('<section id="status">') < page.index('<section id="cost">')
+
+
+def test_the_estimate_carries_what_preparing_the_data_cost(rehearsed: Path) -> None:
+    """Each rehearsal records its data's prepare-cost.json; the estimate shows it per cell and
+    the largest in the totals (a data set is prepared once for all its cells)."""
+    for run_id in RUNS:
+        record = json.loads(
+            (rehearsed / "rehearsals" / "demo" / run_id / "rehearsal.json").read_text()
+        )
+        cost = record["prepare"]
+        assert cost["seconds"] > 0 and cost["peak_rss_kib"] > 0 and cost["prepared_bytes"] > 0
+    frame = cost_estimate(rehearsed / "rehearsals" / "demo")
+    assert (frame["prepare_minutes"] > 0).all() and (frame["prepared_gib"] > 0).all()
+    totals = cost_totals(frame)
+    assert totals["max_prepare_minutes"] == pytest.approx(frame["prepare_minutes"].max())
+    report = build_report(rehearsed / "runs", rehearsed, params={"preset": "demo"})
+    header = [name for _, name in report.tables["cost_estimate"].columns]
+    assert "data prepare min" in header and "prepared GiB" in header
+    published = load_published()
+    assert f"{published.label} s/epoch ({published.device})" in header
+
+
+def test_prepare_records_its_cost_once(tmp_path: Path) -> None:
+    data = load_params(REPO / "params.yaml", "demo")["classification"]["data"]
+    folder = prepare(data, tmp_path)
+    path = folder / PREPARE_COST
+    cost = prepare_cost(data, tmp_path)
+    assert cost is not None and path.is_file() and cost["seconds"] > 0
+    tree = sum(p.stat().st_size for p in folder.parent.rglob("*") if p.is_file() and p != path)
+    assert cost["prepared_bytes"] == tree  # written after measuring the tree
+    before = path.stat().st_mtime_ns
+    assert prepare(data, tmp_path) == folder == prepared_dir(data, tmp_path)
+    assert path.stat().st_mtime_ns == before  # a prepared folder is returned untouched
+
+
+@pytest.mark.parametrize("conv", ["standard", "weighted"])
+def test_cost_rows_sit_beside_the_papers_epoch_times(conv: str) -> None:
+    published = load_published()
+    entry = published.find("classification", "resnet56", 3)
+    assert entry is not None
+    variant = conv if conv == "standard" else "weighted-d0.8"
+    row = {"run_id": f"cls/resnet56-strong/{variant}/k3/s0", "task": "classification",
+           "model": "resnet56"}  # fmt: skip
+    expected = {"standard": entry.standard, "weighted": entry.weighted}[conv]["seconds_per_epoch"]
+    assert _published_epoch_seconds(row, published) == expected
+    learned = {**row, "run_id": "cls/resnet56/learned-d1/k3/s0"}
+    assert math.isnan(_published_epoch_seconds(learned, published))  # the paper has no timing
 
 
 def test_no_cost_section_without_a_rehearsal_of_the_preset(rehearsed: Path) -> None:

@@ -8,6 +8,8 @@ scikit-learn digits or scikit-image photographs), ``cifar100`` or ``div2k``.
 
 from __future__ import annotations
 
+import resource
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,12 @@ from wconv.data import cifar, classification, deblur, div2k, embedded, restorati
 from wconv.data.config import list_datasets, resolve
 from wconv.data.loader import DeviceBatches
 from wconv.data.splits import ClassificationSplit, RestorationSplit
+from wconv.data.store import is_complete
+from wconv.io import read_json, write_json
 from wconv.vocabulary import FAMILY
 
 __all__ = [
+    "PREPARE_COST",
     "ClassificationSplit",
     "DeviceBatches",
     "RestorationSplit",
@@ -27,6 +32,7 @@ __all__ = [
     "list_datasets",
     "load_split",
     "prepare",
+    "prepare_cost",
     "prepared_dir",
     "resolve",
 ]
@@ -40,13 +46,37 @@ def _is_deblur(data_cfg: Mapping[str, Any]) -> bool:
     return data_cfg.get("dataset") == "deblur"
 
 
+# What preparing a folder cost, written beside its manifest by the process that prepared it (the
+# rehearsal and the cost estimate read it): wall seconds, the process's peak resident memory, and
+# the bytes of the data set's prepared tree (the folder's parent: shared arrays + this variant).
+PREPARE_COST = "prepare-cost.json"
+
+
 def prepare(data_cfg: Mapping[str, Any], root: str | Path) -> Path:
     """Make the data described by ``data_cfg`` ready under ``root`` and return its folder.
     Idempotent: a folder whose manifest exists is returned without any work."""
+    folder = prepared_dir(data_cfg, root)
+    if is_complete(folder):
+        return folder
+    started = time.perf_counter()
     if _is_deblur(data_cfg):
-        return deblur.prepare_deblur(data_cfg, Path(root))
-    spec, cfg = resolve(data_cfg)
-    return _TASKS[spec.task].prepare(spec, cfg, Path(root))
+        folder = deblur.prepare_deblur(data_cfg, Path(root))
+    else:
+        spec, cfg = resolve(data_cfg)
+        folder = _TASKS[spec.task].prepare(spec, cfg, Path(root))
+    tree = sum(p.stat().st_size for p in folder.parent.rglob("*") if p.is_file())
+    write_json(folder / PREPARE_COST, {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "prepared_bytes": tree,
+    })  # fmt: skip
+    return folder
+
+
+def prepare_cost(data_cfg: Mapping[str, Any], root: str | Path) -> dict[str, Any] | None:
+    """The ``PREPARE_COST`` record of this data's folder; None if it was prepared without one."""
+    path = prepared_dir(data_cfg, root) / PREPARE_COST
+    return read_json(path) if path.is_file() else None
 
 
 def describe(data_cfg: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,17 +28,25 @@ COLUMNS = [
     "peak_device_gib",
     "checkpoint_mib",
     "run_disk_mib",
+    "prepare_minutes",
+    "prepared_gib",
+    "prepare_peak_rss_gib",
 ]
+
+EXTRA_COLUMNS = ["device_type", "task", "model"]
 
 
 def _row(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
         device_bytes = data["peak_device_bytes"]
+        prepared = data.get("prepare") or {}  # absent: prepared before the cost was recorded
         return {
             "run_id": data["run_id"],
             "device": data["device_name"],
             "device_type": data["device_type"],
+            "task": data["task"],
+            "model": data["model"],  # the registry name (a recipe variant's id adds a suffix)
             "seconds_per_step": float(data["seconds_per_step_median"]),
             "steps_per_epoch": int(data["steps_per_epoch"]),
             "epoch_seconds": float(data["projected_epoch_seconds"]),
@@ -51,6 +59,9 @@ def _row(path: Path) -> dict[str, Any]:
             # What a finished run keeps: last.pt, last.previous.pt and best.pt (weights only).
             "run_disk_mib": (2 * int(data["checkpoint_bytes"]) + int(data["best_checkpoint_bytes"]))
             / MIB,
+            "prepare_minutes": prepared.get("seconds", math.nan) / 60,
+            "prepared_gib": prepared.get("prepared_bytes", math.nan) / GIB,
+            "prepare_peak_rss_gib": prepared.get("peak_rss_kib", math.nan) * 1024 / GIB,
         }
     except (OSError, ValueError, KeyError, TypeError) as err:
         problem = f"missing field {err}" if isinstance(err, KeyError) else str(err)
@@ -61,7 +72,7 @@ def _row(path: Path) -> dict[str, Any]:
 
 def cost_estimate(rehearsal_root: Path) -> pd.DataFrame:
     """One row per ``rehearsal.json`` under ``rehearsal_root`` (columns ``COLUMNS`` and
-    ``device_type``), sorted by run id."""
+    ``EXTRA_COLUMNS``), sorted by run id."""
     root = Path(rehearsal_root)
     if not root.is_dir():
         raise UserError(
@@ -70,7 +81,7 @@ def cost_estimate(rehearsal_root: Path) -> pd.DataFrame:
     rows = [_row(path) for path in sorted(root.rglob("rehearsal.json"))]
     if not rows:
         raise UserError(f"no rehearsal.json under {root}; run wconv rehearse first")
-    table = pd.DataFrame(rows, columns=[*COLUMNS, "device_type"])
+    table = pd.DataFrame(rows, columns=[*COLUMNS, *EXTRA_COLUMNS])
     return table.sort_values("run_id", ignore_index=True)
 
 
@@ -87,4 +98,13 @@ def cost_totals(table: pd.DataFrame) -> dict[str, Any]:
         "checkpoint_gib": float(table["run_disk_mib"].sum()) / 1024,
         "max_peak_rss_gib": float(table["peak_rss_gib"].max()),
         "max_peak_device_gib": None if pd.isna(peak_device) else float(peak_device),
+        # Each data set is prepared once for all its runs: the largest of the rows, not a sum.
+        "max_prepare_minutes": _max_or_none(table["prepare_minutes"]),
+        "max_prepared_gib": _max_or_none(table["prepared_gib"]),
+        "max_prepare_peak_rss_gib": _max_or_none(table["prepare_peak_rss_gib"]),
     }
+
+
+def _max_or_none(column: pd.Series) -> float | None:
+    value = column.max()
+    return None if pd.isna(value) else float(value)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -782,14 +782,30 @@ def _steps_timed(root: Path) -> list[int]:
     return steps
 
 
+def _max_cell(value: float | None) -> str:
+    return MISSING if value is None else f"max {value:.2f}"
+
+
 def _span(values: Sequence[int]) -> str:
     low, high = min(values, default=0), max(values, default=0)
     return str(low) if low == high else f"{low}–{high}"
 
 
-def cost_table(root: Path, preset: str, warnings: list[str] | None = None) -> Table | None:
+def _published_epoch_seconds(row: Mapping[str, Any], published: Published) -> float:
+    """The paper's seconds per epoch (Table 4/6, its device) of this row's model, kernel and conv
+    kind; NaN where it reports none (learned densities, models it did not time)."""
+    rid = parse_run_id(row["run_id"])
+    entry = published.find(row["task"], row["model"], rid.kernel_size)
+    side = {"standard": entry.standard, "weighted": entry.weighted} if entry else {}
+    return float(side.get(rid.conv, {}).get("seconds_per_epoch", math.nan))
+
+
+def cost_table(
+    root: Path, preset: str, published: Published, warnings: list[str] | None = None
+) -> Table | None:
     """The projected cost of the rehearsed cells under ``root`` (``<results>/rehearsals/<preset>``)
-    and of all of them together; ``None`` when there is no readable rehearsal there."""
+    and of all of them together, beside the paper's epoch times; ``None`` when there is no
+    readable rehearsal there."""
     if not any(root.rglob("rehearsal.json")):
         return None
     try:
@@ -810,7 +826,9 @@ def cost_table(root: Path, preset: str, warnings: list[str] | None = None) -> Ta
              str(row["max_epochs"]),
              fmt_value(row["run_hours"], 3) + (" (upper bound)" if row["upper_bound"] else ""),
              fmt_value(row["peak_rss_gib"], 2), fmt_value(row["peak_device_gib"], 2),
-             fmt_value(row["checkpoint_mib"], 1), fmt_value(row["run_disk_mib"], 1)]
+             fmt_value(row["checkpoint_mib"], 1), fmt_value(row["run_disk_mib"], 1),
+             fmt_value(row["prepare_minutes"], 2), fmt_value(row["prepared_gib"], 2),
+             fmt_value(_published_epoch_seconds(row, published), 0)]
         )  # fmt: skip
         classes.append("")
     peak_device = totals["max_peak_device_gib"]
@@ -819,7 +837,9 @@ def cost_table(root: Path, preset: str, warnings: list[str] | None = None) -> Ta
          f"{totals['run_hours']:.3f} ({totals['gpu_hours']:.3f} GPU-hours)",
          f"max {totals['max_peak_rss_gib']:.2f}",
          MISSING if peak_device is None else f"max {peak_device:.2f}", MISSING,
-         f"{totals['checkpoint_gib'] * 1024:.1f} ({totals['checkpoint_gib']:.3f} GiB)"]
+         f"{totals['checkpoint_gib'] * 1024:.1f} ({totals['checkpoint_gib']:.3f} GiB)",
+         _max_cell(totals["max_prepare_minutes"]), _max_cell(totals["max_prepared_gib"]),
+         MISSING]
     )  # fmt: skip
     classes.append("total")
     columns = [
@@ -834,6 +854,9 @@ def cost_table(root: Path, preset: str, warnings: list[str] | None = None) -> Ta
         ("", "peak device GiB"),
         ("", "checkpoint MiB"),
         ("", "run disk MiB"),
+        ("", "data prepare min"),
+        ("", "prepared GiB"),
+        ("", f"{published.label} s/epoch ({published.device})"),
     ]
     projection = (
         f"Projected from {_span(steps)} timed optimizer steps per cell on {devices} by "
@@ -850,7 +873,15 @@ def cost_table(root: Path, preset: str, warnings: list[str] | None = None) -> Ta
         "peak device memory "
         + (MISSING if peak_device is None else f"{peak_device:.2f} GiB")
         + ".",
-        "Not included: data preparation, queue wait and job start-up, the final test pass, "
+        "Data prepare: what `wconv data prepare` recorded for the cell's data (prepare-cost.json: "
+        "wall minutes and the prepared tree on disk); each data set is prepared once for all "
+        "its cells, so the total row gives the largest, not a sum"
+        + (
+            f" (peak host memory of prepare {totals['max_prepare_peak_rss_gib']:.2f} GiB)."
+            if totals["max_prepare_peak_rss_gib"] is not None
+            else "."
+        ),
+        "Not included: queue wait and job start-up, the final test pass, "
         "early stopping, retries; seconds per step do not transfer between GPUs. Only the cells "
         "rehearsed are counted (rehearse one seed and multiply, or rehearse them all).",
     ]
@@ -992,7 +1023,9 @@ COST_ESTIMATE = TableSpec(
     caption="Projected run-hours, disk and memory of each rehearsed grid cell and of all of them.",
     section=COST,
     build=lambda i: (
-        cost_table(i.out_dir / "rehearsals" / i.preset, i.preset, i.warnings) if i.preset else None
+        cost_table(i.out_dir / "rehearsals" / i.preset, i.preset, i.published, i.warnings)
+        if i.preset
+        else None
     ),
     summary=("cost_estimate",),
     summarise=summarise_cost,

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from wconv import __version__
+from wconv.data import prepare_cost
 from wconv.errors import UserError
 from wconv.io import write_json
 from wconv.train.checkpoint import CheckpointError, load_checkpoint
@@ -236,6 +237,8 @@ def rehearse_run(
         "compile": compile_mode(cfg) or "none",
         "params": sum(p.numel() for p in state.model.parameters()),
         "data_load_seconds": data_seconds,
+        # What `wconv data prepare` recorded for this data (null if prepared before it did).
+        "prepare": prepare_cost(cfg["data"], cfg["data_root"]),
         "train_samples": len(data.train.inputs),
         "batch_size": data.train.batch_size,
         "last_batch": data.train.last_batch,
