@@ -94,6 +94,11 @@ def test_the_estimate_carries_what_preparing_the_data_cost(rehearsed: Path) -> N
     assert (frame["prepare_minutes"] > 0).all() and (frame["prepared_gib"] > 0).all()
     totals = cost_totals(frame)
     assert totals["max_prepare_minutes"] == pytest.approx(frame["prepare_minutes"].max())
+    # The 50 % line halves only the runs that may stop early (the upper bounds).
+    pairs = zip(frame["run_hours"], frame["upper_bound"], strict=True)
+    halved = [hours * (0.5 if upper else 1.0) for hours, upper in pairs]
+    assert totals["run_hours_half"] == pytest.approx(sum(halved))
+    assert totals["run_hours_half"] <= totals["run_hours"]
     report = build_report(rehearsed / "runs", rehearsed, params={"preset": "demo"})
     header = [name for _, name in report.tables["cost_estimate"].columns]
     assert "data prepare min" in header and "prepared GiB" in header

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"\n{totals['runs']} runs: {totals['run_hours']:.4g} run-hours, of them "
         f"{totals['gpu_hours']:.4g} GPU-hours ({totals['runs_not_on_gpu']} rehearsed off GPU); "
-        f"{totals['upper_bound_runs']} upper bounds (early stopping may end them sooner)"
+        f"{totals['upper_bound_runs']} upper bounds (early stopping may end them sooner; "
+        f"at half their max epochs: {totals['run_hours_half']:.4g} run-hours)"
     )
     print(
         f"checkpoint disk {totals['checkpoint_gib']:.4g} GiB; max peak RSS "

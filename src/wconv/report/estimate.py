@@ -92,6 +92,11 @@ def cost_totals(table: pd.DataFrame) -> dict[str, Any]:
     return {
         "runs": len(table),
         "run_hours": float(table["run_hours"].sum()),
+        # The paper does not say when its early stopping ended runs: the same grid if every
+        # run that may stop early (an upper bound) ran half its max epochs.
+        "run_hours_half": float(
+            (table["run_hours"] * table["upper_bound"].map({True: 0.5, False: 1.0})).sum()
+        ),
         "gpu_hours": float(table.loc[on_gpu, "run_hours"].sum()),
         "runs_not_on_gpu": int((~on_gpu).sum()),
         "upper_bound_runs": int(table["upper_bound"].sum()),

@@ -867,7 +867,8 @@ def cost_table(
         projection,
         f"Totals: {totals['run_hours']:.3f} run-hours, of them {totals['gpu_hours']:.3f} "
         f"GPU-hours ({totals['runs_not_on_gpu']} cells rehearsed off GPU); "
-        f"{totals['upper_bound_runs']} upper bounds (early stopping may end them sooner); "
+        f"{totals['upper_bound_runs']} upper bounds (early stopping may end them sooner; if "
+        f"each stopped at half its max epochs: {totals['run_hours_half']:.3f} run-hours); "
         f"checkpoint disk {totals['checkpoint_gib']:.3f} GiB (last.pt, last.previous.pt and "
         f"best.pt of every run); max peak host memory {totals['max_peak_rss_gib']:.2f} GiB, max "
         "peak device memory "
