@@ -47,6 +47,9 @@ class Card:
     weighted_kernels: str
     weighted_where: list[str]
     module: str
+    # At kernel_size=5 (models whose builder takes it): weighted kernels, FLOPs over k = 3 FLOPs.
+    k5_kernels: str | None = None
+    k5_flops_ratio: float | None = None
 
 
 def _render_segment(values: frozenset[str]) -> str:
@@ -115,30 +118,49 @@ def _default_in_channels(name: str) -> int:
     return parameter.default
 
 
+def _flops(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model.eval()(torch.randn(shape))
+    return counter.get_total_flops()
+
+
+def _weighted(name: str, options: dict[str, int]) -> tuple[list[str], str]:
+    """The weighted twin's weighted module names and its kernel sizes with their counts."""
+    twin = create(name, conv="weighted", **options)
+    found = [(n, m) for n, m in twin.named_modules() if is_weighted(m)]
+    sizes = Counter("×".join(map(str, m.kernel_size)) for _, m in found)
+    return [n for n, _ in found], ", ".join(f"{k}: {v}" for k, v in sorted(sizes.items()))
+
+
 def measure(name: str) -> Card:
-    """Build ``name`` (standard and weighted) and measure it on one input image."""
+    """Build ``name`` (standard and weighted, at k = 3 and, if it takes one, at kernel_size=5)
+    and measure it on one input image."""
     task = model_task(name)
     options = {"num_classes": CLASSIFICATION_CLASSES} if task == "classification" else {}
     side = INPUT_SIDE.get(task, DEFAULT_SIDE)
     shape = (1, _default_in_channels(name), side, side)
     torch.manual_seed(0)
-    model = create(name, **options).eval()
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.randn(shape))
-    twin = create(name, conv="weighted", **options)
-    found = [(n, m) for n, m in twin.named_modules() if is_weighted(m)]
-    sizes = Counter("×".join(map(str, m.kernel_size)) for _, m in found)
+    model = create(name, **options)
+    flops = _flops(model, shape)
+    names, kernels = _weighted(name, options)
+    k5_kernels = k5_ratio = None
+    if "kernel_size" in inspect.signature(registry._REGISTRY[name]).parameters:
+        k5 = {**options, "kernel_size": 5}
+        k5_ratio = _flops(create(name, **k5), shape) / flops
+        k5_kernels = _weighted(name, k5)[1]
     return Card(
         name=name,
         task=task,
         input_shape=shape,
         params=sum(p.numel() for p in model.parameters()),
-        flops=counter.get_total_flops(),
-        weighted=len(found),
-        weighted_kernels=", ".join(f"{k}: {v}" for k, v in sorted(sizes.items())),
-        weighted_where=compress_names([n for n, _ in found]),
+        flops=flops,
+        weighted=len(names),
+        weighted_kernels=kernels,
+        weighted_where=compress_names(names),
         module=type(model).__module__,
+        k5_kernels=k5_kernels,
+        k5_flops_ratio=k5_ratio,
     )
 
 
@@ -173,14 +195,21 @@ def render(cards: Sequence[Card]) -> str:
         "passed to `create` gives the other reading (only the 3×3 convs weighted). `wconv",
         "grid` (and every job) first builds each distinct cell's model on the meta device.",
         "",
-        "| model | task | input | parameters | GFLOPs / image | weighted layers | kernels |",
-        "|---|---|---|---:|---:|---:|---|",
+        "The last two columns build the model with `kernel_size=5` (the 5×5 denoising cells; only",
+        "models whose builder takes a kernel size): which convs are then weighted, and its FLOPs",
+        "over the k = 3 FLOPs. What `kernel_size` widens is each model's documented choice (notes",
+        "below), e.g. NAFNet/CGNet widen their intro, ending and depthwise convs only.",
+        "",
+        "| model | task | input | parameters | GFLOPs / image | weighted layers | kernels (k = 3) "
+        "| kernels (k = 5) | FLOPs k5 / k3 |",
+        "|---|---|---|---:|---:|---:|---|---|---:|",
     ]
     for c in cards:
         shape = "×".join(map(str, c.input_shape))
+        ratio = "–" if c.k5_flops_ratio is None else f"{c.k5_flops_ratio:.2f}"
         lines.append(
             f"| `{c.name}` | {c.task} | {shape} | {c.params:,} | {c.flops / 1e9:.3f} "
-            f"| {c.weighted} | {c.weighted_kernels or '–'} |"
+            f"| {c.weighted} | {c.weighted_kernels or '–'} | {c.k5_kernels or '–'} | {ratio} |"
         )
     lines += ["", "## Where the weighted layers are", ""]
     for c in cards:

@@ -288,3 +288,14 @@ def test_drop_path_is_torchvision_stochastic_depth():
     torch.manual_seed(0)
     assert torch.equal(drop_path(x, 0.3, True), expected)
     assert torch.equal(drop_path(x, 0.3, False), x)
+
+
+def test_model_card_shows_the_weighted_convs_at_k5_and_the_flops_ratio():
+    card = _load_model_card()
+    nin = card.measure("nin")
+    assert nin.weighted_kernels == "3×3: 1, 5×5: 2" and nin.k5_kernels == "5×5: 3"
+    assert nin.k5_flops_ratio is not None and nin.k5_flops_ratio > 1
+    resnet = card.measure("resnet56")  # every conv is 3×3: at k = 5 each costs 25/9 as much
+    assert resnet.k5_flops_ratio is not None and 2.5 < resnet.k5_flops_ratio < 25 / 9 + 1e-6
+    row = next(line for line in card.render([nin]).splitlines() if line.startswith("| `nin`"))
+    assert row.endswith(f"| 5×5: 3 | {nin.k5_flops_ratio:.2f} |")
