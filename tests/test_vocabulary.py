@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from wconv import settings, vocabulary
 from wconv.study import Cell, load_params, run_ids
@@ -137,3 +138,21 @@ def test_the_vocabulary_imports_only_the_standard_library():
     loaded = {name.split(".")[0] for name in json.loads(out)}
     assert "wconv" in loaded
     assert loaded - set(sys.stdlib_module_names) - {"wconv"} == set()
+
+
+def test_the_schema_takes_its_split_and_padding_enums_from_the_vocabulary():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw.pop("presets")  # merged away before the schema sees a params file
+    settings.check(raw)  # the shipped params pass
+    padding = raw["coordgate"]["experiments"]["padding"]
+    for mode in vocabulary.PADDING_MODES:
+        padding["padding_mode"] = mode
+        settings.check(raw)
+    padding["padding_mode"] = "mirror"
+    with pytest.raises(ValueError, match="padding_mode") as err:
+        settings.check(raw)
+    assert all(mode in str(err.value) for mode in vocabulary.PADDING_MODES)
+    for split in vocabulary.SPLITS:
+        settings.check(split, "split")
+    with pytest.raises(ValueError):
+        settings.check("validation", "split")

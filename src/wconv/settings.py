@@ -26,7 +26,7 @@ import jsonschema
 import yaml
 
 from wconv.errors import UserError
-from wconv.vocabulary import FAMILY, STUDY_TASK, TASKS
+from wconv.vocabulary import FAMILY, PADDING_MODES, SPLITS, STUDY_TASK, TASKS
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "params.schema.yaml"
 
@@ -115,10 +115,16 @@ RUN_DEFAULTS: dict[str, Any] = {
 # ------------------------------------------------------------------------------ the schema
 
 
+# $defs whose allowed values are lists of the vocabulary module (written once, there).
+_VOCABULARY_ENUMS: dict[str, tuple[str, ...]] = {"split": SPLITS, "padding_mode": PADDING_MODES}
+
+
 @functools.cache
 def schema() -> dict[str, Any]:
     """The parsed ``params.schema.yaml`` (shared: do not modify it)."""
     loaded: dict[str, Any] = yaml.safe_load(SCHEMA_PATH.read_text())
+    for name, values in _VOCABULARY_ENUMS.items():
+        loaded["$defs"][name]["enum"] = list(values)
     return loaded
 
 

@@ -49,6 +49,12 @@ FAMILY: dict[str, str] = {
 data sets (``wconv.data.config.DatasetSpec.task``) use the same words.  "restoration" is the
 denoising task there: image-to-image networks and clean/noisy image pairs."""
 
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+"""Splits of every data set (the schema's ``$defs/split`` is filled from it)."""
+
+PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
+"""Padding modes of the CoordGate padding-signal experiment (schema: ``$defs/padding_mode``)."""
+
 CONVS: tuple[str, ...] = ("standard", "weighted", "learned")
 """Conv kinds of a run (the first part of its variant); the same as ``wconv.nn.CONV_KINDS``."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-SPLITS = ("train", "val", "test")
+from wconv.vocabulary import SPLITS
 
 
 @dataclass

@@ -27,8 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wconv.io import atomic_open, write_json
-
-PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
+from wconv.vocabulary import PADDING_MODES
 
 
 def uniform_conv(x: Tensor, padding_mode: str = "zeros") -> Tensor:
