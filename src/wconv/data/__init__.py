@@ -64,6 +64,8 @@ def prepare(data_cfg: Mapping[str, Any], root: str | Path) -> Path:
     else:
         spec, cfg = resolve(data_cfg)
         folder = _TASKS[spec.task].prepare(spec, cfg, Path(root))
+    if (folder / PREPARE_COST).exists():  # another job prepared it while this one waited
+        return folder
     tree = sum(p.stat().st_size for p in folder.parent.rglob("*") if p.is_file())
     write_json(folder / PREPARE_COST, {
         "seconds": time.perf_counter() - started,
