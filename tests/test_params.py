@@ -210,3 +210,39 @@ def test_dry_run_of_the_full_paper_grid_is_fast_and_complete(workdir):
     assert counts["prepare"] == 3 and counts["report"] == 1  # cls, den, cg data
     assert counts["coordgate_experiment"] == 2  # the 1D task and the padding signal
     assert elapsed <= 10, f"dry run took {elapsed:.1f} s"
+
+
+def _job_counts(stdout: str) -> dict[str, int]:
+    rows = (line.split() for line in stdout.splitlines())
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+
+
+def test_demo_trains_a_cell_per_job_and_every_run_is_an_output(workdir):
+    """``workflow.train_job: cell`` (the demo): one job per grid cell, whose outputs are the
+    metrics.json of each of its seeds, so every run of the grid is still a target."""
+    params = resolve_params(RAW, "demo")
+    assert params["workflow"]["train_job"] == "cell"
+    runs = run_ids(params)
+    cells = {run_id.rsplit("/", 1)[0] for run_id in runs}
+    result = _snakemake(workdir, "-n", "--config", "preset=demo", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr
+    counts = _job_counts(result.stdout)
+    train = {rule: n for rule, n in counts.items() if rule.startswith("train")}
+    assert "train" not in train and sum(train.values()) == len(cells) < len(runs), counts
+    # The CoordGate cells have 3 seeds, the others 5: one rule per tuple of seeds.
+    assert set(train) == {"train_s0_1_2_3_4", "train_s0_1_2"}, counts
+    detailed = _snakemake(workdir, "-n", "--config", "preset=demo")
+    assert detailed.returncode == 0, detailed.stderr
+    text = detailed.stdout + detailed.stderr
+    missing = [r for r in runs if f"results/runs/demo/{r}/metrics.json" not in text]
+    assert not missing, missing[:3]
+
+
+def test_run_per_job_is_the_default_and_a_bad_train_job_is_refused(workdir):
+    assert resolve_params(RAW, "paper")["workflow"]["train_job"] == "run"
+    raw = _with(["presets", "demo", "workflow", "train_job"], "seeds")
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = _snakemake(workdir, "-n", "--config", "preset=demo")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "workflow.train_job = 'seeds' is not allowed" in output, output

@@ -31,6 +31,7 @@ slurm-array-jobs: train
 
 def two_runs(params: dict) -> None:
     demo = params["presets"]["demo"]
+    demo["workflow"] = {"train_job": "run"}  # one SLURM job per run, as the paper grid runs
     demo["resources"]["train"] = {"gpu": 1, "cpus": 1, "runtime": 10, "mem_mb": 2000}
     demo["classification"].update(
         densities=[[0.8]],

@@ -60,8 +60,12 @@ def test_demo_study_produces_every_run_and_the_results_folder(study):
                  "cg_deblur_examples"):  # fmt: skip
         assert (study / "results/figures" / f"{stem}.png").exists(), stem
         assert f"figures/{stem}.png" in page, stem
+    # The demo trains a grid cell per job (workflow.train_job: cell): one log per cell, with a
+    # header for each of its runs.
     logs = list((study / "results/logs/train").glob("**/*.log"))
-    assert len(logs) == len(finished)
+    assert len(logs) == len({run_id.rsplit("/", 1)[0] for run_id in finished})
+    headers = [line for log in logs for line in log.read_text().splitlines() if line[:3] == "==="]
+    assert sorted(h.split()[3].rstrip(":") for h in headers) == sorted(finished)
     # A budget for this reduced grid on 2 cores (the whole workflow, data to report); the full
     # demo's wall time is measured by `make demo` and stated in the README.
     assert float((study / "demo_seconds").read_text()) < 600

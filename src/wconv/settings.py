@@ -26,7 +26,7 @@ import jsonschema
 import yaml
 
 from wconv.errors import UserError
-from wconv.vocabulary import FAMILY, PADDING_MODES, SPLITS, STUDY_TASK, TASKS
+from wconv.vocabulary import FAMILY, PADDING_MODES, SPLITS, STUDY_TASK, TASKS, TRAIN_JOBS
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "params.schema.yaml"
 
@@ -116,7 +116,11 @@ RUN_DEFAULTS: dict[str, Any] = {
 
 
 # $defs whose allowed values are lists of the vocabulary module (written once, there).
-_VOCABULARY_ENUMS: dict[str, tuple[str, ...]] = {"split": SPLITS, "padding_mode": PADDING_MODES}
+_VOCABULARY_ENUMS: dict[str, tuple[str, ...]] = {
+    "split": SPLITS,
+    "padding_mode": PADDING_MODES,
+    "train_job": TRAIN_JOBS,
+}
 
 
 @functools.cache

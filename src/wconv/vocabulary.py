@@ -55,6 +55,10 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 """Padding modes of the CoordGate padding-signal experiment (schema: ``$defs/padding_mode``)."""
 
+TRAIN_JOBS: tuple[str, ...] = ("run", "cell")
+"""What one training job of the workflow trains (``workflow.train_job``; schema:
+``$defs/train_job``): one run, or every seed of one grid cell, one after another in one process."""
+
 CONVS: tuple[str, ...] = ("standard", "weighted", "learned")
 """Conv kinds of a run (the first part of its variant); the same as ``wconv.nn.CONV_KINDS``."""
 
@@ -89,12 +93,15 @@ FINISHED_STATUSES: tuple[str, ...] = ("ok", "stopped_early", "diverged")
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?"  # a density value as Python's ``f"{v:g}"`` writes
 STUDY_PREFIX_PATTERN = "|".join(PREFIXES)
 """Regular expression (no anchors) matching a study prefix: ``cls|den|cg``."""
-RUN_ID_PATTERN = (
+CELL_PATTERN = (
     rf"(?:{STUDY_PREFIX_PATTERN})"
     r"/[A-Za-z0-9][A-Za-z0-9_.+-]*"  # model (CoordGate models carry their depth: unet-L3)
     rf"/(?:{'|'.join(CONVS)})(?:-d{_NUMBER}(?:_{_NUMBER})*)?"  # variant
-    r"/k[0-9]+/s[0-9]+"
+    r"/k[0-9]+"
 )
+"""Regular expression (no anchors, no groups) matching a grid cell: a run id without its seed
+(:attr:`RunId.cell`)."""
+RUN_ID_PATTERN = rf"{CELL_PATTERN}/s[0-9]+"
 """Regular expression (no anchors, no groups) matching exactly the well-formed run ids; usable as
 a Snakemake wildcard constraint (``wildcard_constraints: run=RUN_ID_PATTERN``)."""
 RUN_ID_RE = re.compile(rf"\A{RUN_ID_PATTERN}\Z")

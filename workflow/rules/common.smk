@@ -1,6 +1,7 @@
 # Everything the rules need from params.yaml, computed once: the validated settings of the chosen
 # preset, the grid's run ids, and helpers. Rules stay thin and hold no logic.
 import json
+import re
 import socket
 import sys
 import time
@@ -43,6 +44,7 @@ DATA = PARAMS["paths"]["data"]
 RUNS = PARAMS["paths"]["runs"]
 RESULTS = PARAMS["paths"]["results"]
 RUN_IDS = run_ids(PARAMS)
+TRAIN_JOB = PARAMS.get("workflow", {}).get("train_job", "run")
 # Rehearsals never share a folder with runs: nothing there can pass for a finished run.
 REHEARSALS = f"{RESULTS}/rehearsals/{PRESET or 'default'}"
 
@@ -66,13 +68,14 @@ def resource(rule_name, key, default):
     return PARAMS.get("resources", {}).get(rule_name, {}).get(key, default)
 
 
-def scaled(rule_name, key, default):
+def scaled(rule_name, key, default, runs=1):
     # A retried job (time-out, out of memory, preemption) gets more on each attempt.
-    return lambda wildcards, attempt: resource(rule_name, key, default) * attempt
+    return lambda wildcards, attempt: resource(rule_name, key, default) * attempt * runs
 
 
-def scaled_runtime(rule_name, default):
-    return scaled(rule_name, "runtime", default)
+def scaled_runtime(rule_name, default, runs=1):
+    # `runs`: a job that trains several runs one after another needs the time of all.
+    return scaled(rule_name, "runtime", default, runs)
 
 
 def scaled_mem(rule_name, default):
@@ -87,15 +90,45 @@ def study_of_run(wildcards):
     return prepared_stamp(RunId.parse(wildcards.run).prefix)
 
 
+def study_of_cell(wildcards):
+    return prepared_stamp(wildcards.cell.split("/", 1)[0])
+
+
+def cell_jobs():
+    """`workflow.train_job: cell`: the grid cells by their tuple of seeds (one train rule each,
+    since a rule's outputs are fixed patterns), each cell as a wildcard constraint."""
+    seeds = {}
+    for run_id in map(RunId.parse, RUN_IDS):
+        seeds.setdefault(run_id.cell, []).append(run_id.seed)
+    by_seeds = {}
+    for cell, cell_seeds in seeds.items():
+        by_seeds.setdefault(tuple(cell_seeds), []).append(cell)
+    return {key: "|".join(map(re.escape, cells)) for key, cells in by_seeds.items()}
+
+
+def runs_of(output):
+    """The run ids whose metrics.json are a train job's outputs."""
+    return [str(Path(path).parent.relative_to(RUNS)) for path in output]
+
+
 # As rule params these make Snakemake rerun a job whose settings changed in params.yaml (its
 # default rerun trigger "params"); compute settings (device, threads, amp) do not retrain a run.
 def data_settings(wildcards):
     return json.dumps(PARAMS[PREFIX_TO_STUDY[wildcards.study]]["data"], sort_keys=True)
 
 
+def settings_of(runs):
+    configs = [run_config(PARAMS, run_id) for run_id in runs]
+    settings = [{k: v for k, v in config.items() if k != "compute"} for config in configs]
+    return json.dumps(settings[0] if len(settings) == 1 else settings, sort_keys=True)
+
+
 def run_settings(wildcards):
-    config = run_config(PARAMS, wildcards.run)
-    return json.dumps({k: v for k, v in config.items() if k != "compute"}, sort_keys=True)
+    return settings_of([wildcards.run])
+
+
+def cell_settings(wildcards, output):
+    return settings_of(runs_of(output))
 
 
 def job_settings_file(step, name):
@@ -114,6 +147,21 @@ def write_job_settings(path):
         document |= {"preset": PRESET, "presets": {PRESET: {}}}
     write_yaml(path, document)
     return path
+
+
+def job_config_file(root, run_id):
+    # The resolved settings of the run, handed to its job as a file (start_job).
+    return f"{root}/{run_id}/job-config.yaml"
+
+
+def train_runs(output, log):
+    """Train the runs of a train job's outputs in one `wconv train` process."""
+    runs = runs_of(output)
+    for run_id in runs:
+        start_job("train", job_config_file(RUNS, run_id), log, run_id)
+    configs = " ".join(job_config_file(RUNS, run_id) for run_id in runs)
+    folders = " ".join(f"{RUNS}/{run_id}" for run_id in runs)
+    shell(f"{WCONV} train --config {configs} --out {folders} >> {log} 2>&1")
 
 
 def start_job(command, job_config, log, run_id):

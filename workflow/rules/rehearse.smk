@@ -9,7 +9,7 @@ rule rehearse:
         f"{RESULTS}/logs/rehearse/{{run}}.log",
     params:
         out=lambda wildcards: f"{REHEARSALS}/{wildcards.run}",
-        job_config=lambda wildcards: f"{REHEARSALS}/{wildcards.run}/job-config.yaml",
+        job_config=lambda wildcards: job_config_file(REHEARSALS, wildcards.run),
         steps=REHEARSE_STEPS,
         settings=run_settings,
     threads: resource("train", "cpus", 2)
