@@ -6,7 +6,8 @@ Every model of ``wconv.models.list_models()`` is built at its default options (c
 models with 100 classes, as for CIFAR-100) and run once on one image — 32×32 for classification,
 64×64 for every other task, with the channels of the builder's ``in_channels`` default (3 when it
 has none) — under ``torch.utils.flop_counter.FlopCounterMode``.  The weighted twin
-(``conv="weighted"``) is built to count and locate its weighted convolutions.  The notes at the end
+(``conv="weighted"``) is built to count and locate its weighted convolutions.  :data:`VARIANTS`
+adds rows of registered models built with other options (documented choices).  The notes at the end
 are the docstrings of the modules that define the models, so the decisions they document stay next
 to the numbers.
 """
@@ -23,12 +24,27 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from wconv.data.deblur import sample_psfs
 from wconv.models import create, list_models, model_task, registry
 from wconv.nn import is_weighted
+
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    # Not registered (a study cell names a registered model), built here to show the choices the
+    # notes document beside the default: the gMLP without its added conv stem.
+    "gmlp(stem_width=0)": ("gmlp", {"stem_width": 0}),
+    # The bank a deblur run starts from (wconv.train.engine.build_model): the default deblur
+    # data's local PSFs on a 3×3 lattice of the field, instead of 4 generic Gaussians.
+    "multiwienernet(psfs=sample_psfs)": (
+        "multiwienernet",
+        {"psfs": sample_psfs({"dataset": "deblur"}, grid=3)},
+    ),
+}
+"""Card rows built from a registered model with other options: label → (model, options)."""
 
 INPUT_SIDE = {"classification": 32}
 """Input side per task; any task not listed (restoration, deblurring, ...) uses DEFAULT_SIDE."""
@@ -133,11 +149,13 @@ def _weighted(name: str, options: dict[str, int]) -> tuple[list[str], str]:
     return [n for n, _ in found], ", ".join(f"{k}: {v}" for k, v in sorted(sizes.items()))
 
 
-def measure(name: str) -> Card:
+def measure(name: str, extra: dict[str, Any] | None = None, label: str | None = None) -> Card:
     """Build ``name`` (standard and weighted, at k = 3 and, if it takes one, at kernel_size=5)
-    and measure it on one input image."""
+    with the builder options ``extra`` and measure it on one input image; the card is called
+    ``label`` (default ``name``)."""
     task = model_task(name)
     options = {"num_classes": CLASSIFICATION_CLASSES} if task == "classification" else {}
+    options.update(extra or {})
     side = INPUT_SIDE.get(task, DEFAULT_SIDE)
     shape = (1, _default_in_channels(name), side, side)
     torch.manual_seed(0)
@@ -150,7 +168,7 @@ def measure(name: str) -> Card:
         k5_ratio = _flops(create(name, **k5), shape) / flops
         k5_kernels = _weighted(name, k5)[1]
     return Card(
-        name=name,
+        name=label or name,
         task=task,
         input_shape=shape,
         params=sum(p.numel() for p in model.parameters()),
@@ -162,6 +180,22 @@ def measure(name: str) -> Card:
         k5_kernels=k5_kernels,
         k5_flops_ratio=k5_ratio,
     )
+
+
+def measure_all() -> list[Card]:
+    """Every registered model at its defaults, each followed by its :data:`VARIANTS`."""
+    cards = []
+    for name in list_models():
+        jobs = [(name, {}, name)] + [(m, o, lb) for lb, (m, o) in VARIANTS.items() if m == name]
+        for model, options, label in jobs:
+            card = measure(model, options, label)
+            print(
+                f"{label}: {card.params:,} params, {card.flops / 1e9:.3f} GFLOPs, "
+                f"{card.weighted} weighted",
+                file=sys.stderr,
+            )
+            cards.append(card)
+    return cards
 
 
 def _module_doc(module: str) -> str:
@@ -199,6 +233,12 @@ def render(cards: Sequence[Card]) -> str:
         "models whose builder takes a kernel size): which convs are then weighted, and its FLOPs",
         "over the k = 3 FLOPs. What `kernel_size` widens is each model's documented choice (notes",
         "below), e.g. NAFNet/CGNet widen their intro, ending and depthwise convs only.",
+        "",
+        "A row `name(option=value)` is the registered model built with that option instead of its",
+        "default, to show a documented choice beside it (a study selects it through",
+        "`<study>.model_options.<name>` in params.yaml). `multiwienernet(psfs=sample_psfs)` is",
+        "the PSF bank every deblurring run starts from: the 9 local PSFs of the data's PSF model",
+        "(`wconv.data.deblur.sample_psfs`, 3×3 lattice; default settings: 21 px, σ 0.8 → 3.0 px).",
         "",
         "| model | task | input | parameters | GFLOPs / image | weighted layers | kernels (k = 3) "
         "| kernels (k = 5) | FLOPs k5 / k3 |",
@@ -248,15 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     default = Path(__file__).resolve().parent.parent / "docs" / "models.md"
     parser.add_argument("--output", type=Path, default=default, help=f"default: {default}")
     args = parser.parse_args(argv)
-    cards = []
-    for name in list_models():
-        card = measure(name)
-        print(
-            f"{name}: {card.params:,} params, {card.flops / 1e9:.3f} GFLOPs, "
-            f"{card.weighted} weighted",
-            file=sys.stderr,
-        )
-        cards.append(card)
+    cards = measure_all()
     write_atomic(args.output, render(cards))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

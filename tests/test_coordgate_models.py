@@ -146,3 +146,39 @@ def test_multiwienernet_from_field_psfs() -> None:
     assert model(torch.rand(1, 1, 32, 32)).shape == (1, 1, 32, 32)
     with pytest.raises(ValueError, match="psfs"):
         create("multiwienernet", psfs=psfs[0])
+
+
+def _run_config(model: str, data: dict, **options) -> dict:
+    return {
+        "model": model,
+        "model_options": {**SMALL, **options},
+        "kernel_size": 3,
+        "seed": 0,
+        "conv": "standard",
+        "density": 1.0,
+        "density_range": None,
+        "data": data,
+    }
+
+
+def test_training_builds_multiwienernet_from_the_datas_psfs() -> None:
+    from types import SimpleNamespace
+
+    from wconv.train.engine import build_model
+
+    data = SimpleNamespace(num_classes=None, in_channels=1)
+    deblur = {"dataset": "deblur", "field_size": 32, "psf": {"sigma_center": 1.0}}
+    model = build_model(_run_config("multiwienernet", deblur), data)  # type: ignore[arg-type]
+    expected = torch.as_tensor(sample_psfs(deblur, grid=3))
+    assert expected.shape == (9, 21, 21)
+    torch.testing.assert_close(model.wiener.psfs.detach(), expected, rtol=0, atol=0)
+    two = build_model(_run_config("multiwienernet", deblur, num_psfs=4), data)  # type: ignore[arg-type]
+    torch.testing.assert_close(two.wiener.psfs.detach(), torch.as_tensor(sample_psfs(deblur, 2)))
+    with pytest.raises(ValueError, match="square"):
+        build_model(_run_config("multiwienernet", deblur, num_psfs=5), data)  # type: ignore[arg-type]
+    # By name alone (model card, meta-device grid check) the bank stays the generic Gaussians.
+    generic = create("multiwienernet", **SMALL)
+    assert generic.wiener.psfs.shape == (4, 15, 15)
+    torch.testing.assert_close(
+        generic.wiener.psfs.detach(), gaussian_psfs(torch.linspace(0.5, 3.0, 4).tolist(), 15)
+    )

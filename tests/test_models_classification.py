@@ -299,3 +299,16 @@ def test_model_card_shows_the_weighted_convs_at_k5_and_the_flops_ratio():
     assert resnet.k5_flops_ratio is not None and 2.5 < resnet.k5_flops_ratio < 25 / 9 + 1e-6
     row = next(line for line in card.render([nin]).splitlines() if line.startswith("| `nin`"))
     assert row.endswith(f"| 5×5: 3 | {nin.k5_flops_ratio:.2f} |")
+
+
+def test_model_card_shows_the_plain_gmlp_beside_the_stem_one():
+    card = _load_model_card()
+    assert card.VARIANTS["gmlp(stem_width=0)"] == ("gmlp", {"stem_width": 0})
+    plain = card.measure("gmlp", {"stem_width": 0}, "gmlp(stem_width=0)")
+    stem = card.measure("gmlp")
+    assert (plain.params, plain.weighted, plain.weighted_kernels) == (4_625_508, 0, "")
+    assert (stem.params, stem.weighted, stem.weighted_kernels) == (4_652_596, 1, "3×3: 1")
+    lines = card.render([stem, plain]).splitlines()
+    row = next(line for line in lines if line.startswith("| `gmlp(stem_width=0)`"))
+    assert "| 4,625,508 |" in row and "| 0 | – | – |" in row
+    assert "- `gmlp(stem_width=0)` (0): none" in lines

@@ -29,6 +29,8 @@ def tiny_study(params: dict) -> None:
     demo = params["presets"]["demo"]
     params["presets"]["slurm_test"] = {
         **demo,
+        # One SLURM job per run, as the paper grid runs (the demo packs a cell's seeds per job).
+        "workflow": {"train_job": "run"},
         "resources": {
             **demo["resources"],
             "train": {"gpu": 1, "cpus": 1, "runtime": 10, "mem_mb": 2000},

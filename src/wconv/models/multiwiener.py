@@ -11,6 +11,20 @@ computed with ``torch.fft`` on a zero-padded canvas of at least twice the input 
 then centre-cropped back.  ``K_i = exp(κ_i)`` keeps the regulariser positive for any ``κ_i``
 (instead of clamping, whose gradient dies at 0).  The refiner is this project's U-Net
 (:class:`wconv.models.unet.UNet`, conv kind from ``conv``) with ``num_psfs · in_channels`` inputs.
+
+Initial PSF bank (a decision): the original starts from 9 PSFs measured across the field.  The
+builder takes them as ``psfs`` (an ``(n, k, k)`` array); a training run on the deblur data
+(:func:`wconv.train.engine.build_model`) passes the data's own PSF model sampled at a 3×3 lattice
+of field positions (:func:`wconv.data.deblur.sample_psfs`; 21 px, σ 0.8 px at the centre to 3.0 px
+at the edge with the study's settings; ``num_psfs`` in the run's model options picks another square
+lattice, e.g. 4 = 2×2).  Built by name alone (model card, the grid's meta-device check) the bank
+is ``num_psfs = 4`` generic Gaussians of ``psf_size = 15`` px (σ 0.5 … 3 px).
+
+Refiner widths (a decision): the original refiner has six levels of 24, 64, 128, 256, 512 and 1024
+channels, a 1024-channel centre, average pooling and three convs per decoder level.  Here it is
+the study's U-Net (depth ``d``, ``base_width · 2**l`` channels, max-pooling, two convs per level),
+so that at every depth of the PSNR-vs-parameters sweep MultiWienerNet differs from ``unet`` only
+by its Wiener stage; the original's widths are not offered.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from wconv import __version__
 from wconv.data import ClassificationSplit, RestorationSplit, load_split
+from wconv.data.deblur import sample_psfs
 from wconv.data.loader import DeviceBatches
 from wconv.errors import UserError
 from wconv.io import atomic_open, write_csv, write_json, write_text, write_yaml
@@ -200,6 +201,18 @@ def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
     )
 
 
+def field_psfs(data_cfg: dict[str, Any], count: int) -> np.ndarray:
+    """``count`` (a square: 9 as in the original MultiWienerNet) local PSFs of the deblur data's
+    PSF model, on a √count × √count lattice of field positions: MultiWienerNet's initial bank."""
+    grid = math.isqrt(count) if isinstance(count, int) and count > 0 else 0
+    if grid * grid != count:
+        raise ValueError(
+            f"multiwienernet: num_psfs {count!r} must be a square (the bank is sampled on a "
+            "grid × grid lattice of the field); e.g. 4, 9 or 16"
+        )
+    return sample_psfs(data_cfg, grid=grid)
+
+
 def build_model(cfg: dict[str, Any], data: Data) -> nn.Module:
     """The model of this run; the seed is set first so conv kinds of one seed start identical."""
     options = dict(cfg["model_options"])
@@ -207,6 +220,10 @@ def build_model(cfg: dict[str, Any], data: Data) -> nn.Module:
     if data.num_classes is not None:
         options.setdefault("num_classes", data.num_classes)
     options.setdefault("in_channels", data.in_channels)
+    deblur = cfg["data"].get("dataset") == "deblur"
+    if cfg["model"] == "multiwienernet" and deblur and "psfs" not in options:
+        # The bank starts at the data's own PSFs, as the original's at PSFs measured on the field.
+        options["psfs"] = field_psfs(cfg["data"], options.get("num_psfs", 9))
     torch.manual_seed(cfg["seed"])
     return create(
         cfg["model"],
