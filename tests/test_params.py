@@ -33,6 +33,11 @@ def test_demo_preset_grid_and_run_ids():
     # strong recipe beside it: 5 seeds x (standard + 2 densities)
     assert sum(i.startswith("cls/small_cnn/") for i in ids) == 35
     assert sum(i.startswith("cls/small_cnn-strong/") for i in ids) == 15
+    # denoising: DnCNN at 3x3 (standard + 1 density) and 5x5 (standard + 3), a NAFNet row at 3x3
+    # only (kernel_sizes by model), 5 seeds each
+    assert sum(i.startswith("den/dncnn/") for i in ids) == 5 * (2 + 4)
+    assert sorted({i.split("/")[3] for i in ids if i.startswith("den/nafnet/")}) == ["k3"]
+    assert sum(i.startswith("den/nafnet/") for i in ids) == 5 * 2
 
 
 def test_paper_preset_grid_is_the_full_study():
@@ -48,6 +53,19 @@ def test_paper_preset_grid_is_the_full_study():
     assert "cls/vgg16_bn-strong/standard/k3/s0" in ids
     picks = run_ids(resolve_params(RAW, "paper_picks"))
     assert "cls/resnet56/weighted-d0.75/k3/s2" in picks
+
+
+def test_kernel_sizes_by_model_and_a_model_without_sizes_is_refused():
+    by_model = _with(["denoising", "kernel_sizes"], {"dncnn": [3], "nafnet": [5], "cgnet": [3, 5]})
+    ids = run_ids(resolve_params(by_model, "paper"))
+    assert {i.split("/")[1] + "/" + i.split("/")[3] for i in ids if i.startswith("den/")} == {
+        "dncnn/k3", "nafnet/k5", "cgnet/k3", "cgnet/k5",
+    }  # fmt: skip
+    missing = _with(["denoising", "kernel_sizes"], {"dncnn": [3], "nafnet": [5]})
+    with pytest.raises(UserError, match=r"kernel_sizes \(by model\) has no entry for \['cgnet'\]"):
+        resolve_params(missing, "paper")
+    with pytest.raises(UserError, match="kernel_sizes"):
+        resolve_params(_with(["denoising", "kernel_sizes"], {"dncnn": [4]}), "paper")
 
 
 def test_run_config_carries_the_cell_and_the_study_settings():

@@ -87,7 +87,7 @@ def test_changed_settings_rerun_exactly_the_affected_jobs(study, tmp_path):
     finally:
         run(study, "git", "checkout", "params.yaml")
     counts = dict(line.split() for line in dry.splitlines() if len(line.split()) == 2)
-    # The demo trains a grid cell per job (rules train_s<seeds>): every denoising cell, nothing else.
+    # The demo trains a grid cell per job (rules train_s<seeds>): every denoising cell, no other.
     den_cells = {r.rsplit("/", 1)[0] for r in grid(study) if r.startswith("den/")}
     train_jobs = {rule: int(n) for rule, n in counts.items() if rule.startswith("train")}
     assert sum(train_jobs.values()) == len(den_cells) and "prepare" not in counts, counts

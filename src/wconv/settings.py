@@ -326,14 +326,21 @@ def check_study(study: str, section: Mapping[str, Any], where: str | None = None
     :func:`wconv.study.check_grid`."""
     from wconv.models import list_models
     from wconv.nn.weighted import density_vectors
-    from wconv.study import densities_for, recipe_variants
+    from wconv.study import densities_for, kernel_sizes_for, recipe_variants
 
     key = where or study  # how messages name the section
     valid = list_models(FAMILY[STUDY_TASK[study]])
     for model in section["models"]:
         if model not in valid:
             raise UserError(f"params: {key}.models has unknown model {model!r}; valid: {valid}")
-    for kernel in section["kernel_sizes"]:
+    sizes = section["kernel_sizes"]
+    missing = [m for m in section["models"] if isinstance(sizes, Mapping) and m not in sizes]
+    if missing:
+        raise UserError(
+            f"params: {key}.kernel_sizes (by model) has no entry for {missing}; give every "
+            f"model of {key}.models its kernel sizes, e.g. {missing[0]}: [3]"
+        )
+    for kernel in kernel_sizes_for(section):
         for density in densities_for(section, kernel):
             try:
                 density_vectors(density, (kernel, kernel), f"{key}.densities")

@@ -103,6 +103,17 @@ def densities_for(section: Mapping[str, Any], kernel: int) -> list[Any]:
     return list(densities)
 
 
+def kernel_sizes_for(section: Mapping[str, Any], model: str | None = None) -> list[int]:
+    """A study's kernel sizes for one model (``kernel_sizes``: a list for every model, or a
+    mapping model → list); ``model=None``: every size any model of the study trains."""
+    sizes = section["kernel_sizes"]
+    if not isinstance(sizes, Mapping):
+        return list(sizes)
+    if model is not None:
+        return list(sizes.get(model, []))
+    return sorted({size for model_sizes in sizes.values() for size in model_sizes})
+
+
 def density_tag(density: Any) -> str:
     flat: list[Any] = []
     for value in density if isinstance(density, list) else [density]:
@@ -157,9 +168,13 @@ def cells(params: Mapping[str, Any]) -> Iterator[Cell]:
         for variant, axes in variants:
             learned = axes.get("learned", {}) or {}
             init = learned.get("init", {}) or {}
-            for model, depth, kernel, seed in product(
-                axes["models"], axes.get("depths", [None]), axes["kernel_sizes"], axes["seeds"]
-            ):
+            grid = (
+                (model, depth, kernel, seed)
+                for model, depth in product(axes["models"], axes.get("depths", [None]))
+                for kernel in kernel_sizes_for(axes, model)
+                for seed in axes["seeds"]
+            )
+            for model, depth, kernel, seed in grid:
                 cell = {
                     "study": study, "model": model, "kernel_size": kernel, "seed": seed,
                     "depth": depth, "variant": variant,
@@ -223,14 +238,17 @@ def check_grid(params: Mapping[str, Any]) -> None:
         )
     for study in active:
         section = params[study]
-        for key in ("models", "conv", "kernel_sizes", "seeds", "depths"):
-            repeated = _repeated(section.get(key, []))
+        lists = {key: section.get(key, []) for key in ("models", "conv", "seeds", "depths")}
+        for model in section["models"]:
+            lists[f"kernel_sizes ({model})"] = kernel_sizes_for(section, model)
+        for key, values in lists.items():
+            repeated = _repeated(values)
             if repeated:
                 raise UserError(
                     f"params: {study}.{key} lists {repeated} more than once, which would give "
                     f"duplicate run ids; list each value once"
                 )
-        for kernel in section["kernel_sizes"]:
+        for kernel in kernel_sizes_for(section):
             repeated = _repeated(density_tag(d) for d in densities_for(section, kernel))
             if repeated:
                 raise UserError(
