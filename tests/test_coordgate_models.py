@@ -182,3 +182,23 @@ def test_training_builds_multiwienernet_from_the_datas_psfs() -> None:
     torch.testing.assert_close(
         generic.wiener.psfs.detach(), gaussian_psfs(torch.linspace(0.5, 3.0, 4).tolist(), 15)
     )
+
+
+def test_multiwienernet_original_refiner_is_an_option() -> None:
+    from wconv.models.unet import UNet
+
+    study = create("multiwienernet", depth=3)
+    original = create("multiwienernet", depth=3, refiner="original", conv="weighted", density=0.8)
+    refiner = original.refiner
+    assert isinstance(refiner, UNet) and isinstance(refiner.pool, torch.nn.AvgPool2d)
+    assert [e[0].out_channels for e in refiner.encoders] == [24, 64, 128]
+    assert refiner.middle[0].out_channels == 256
+    # three conv → BN → ReLU per decoder level, two per encoder level
+    assert len(refiner.decoders[0]) == 9 and len(refiner.encoders[0]) == 6
+    count = sum(p.numel() for p in original.parameters())
+    assert count > 4 * sum(p.numel() for p in study.parameters())
+    assert original(torch.rand(1, 1, 24, 24)).shape == (1, 1, 24, 24)
+    with pytest.raises(ValueError, match="unknown refiner 'wide'; choose one of"):
+        create("multiwienernet", refiner="wide")
+    with pytest.raises(ValueError, match="depth must be at most 5"):
+        create("multiwienernet", refiner="original", depth=6)

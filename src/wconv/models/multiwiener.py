@@ -20,17 +20,21 @@ at the edge with the study's settings; ``num_psfs`` in the run's model options p
 lattice, e.g. 4 = 2×2).  Built by name alone (model card, the grid's meta-device check) the bank
 is ``num_psfs = 4`` generic Gaussians of ``psf_size = 15`` px (σ 0.5 … 3 px).
 
-Refiner widths (a decision): the original refiner has six levels of 24, 64, 128, 256, 512 and 1024
-channels, a 1024-channel centre, average pooling and three convs per decoder level.  Here it is
-the study's U-Net (depth ``d``, ``base_width · 2**l`` channels, max-pooling, two convs per level),
-so that at every depth of the PSNR-vs-parameters sweep MultiWienerNet differs from ``unet`` only
-by its Wiener stage; the original's widths are not offered.
+Refiner (a decision, switchable by ``refiner``): the original refiner has six levels of 24, 64,
+128, 256, 512 and 1024 channels, average pooling and three convs per decoder level.
+``refiner="study"`` (default) is the study's U-Net (depth ``d``, ``base_width · 2**l`` channels,
+max-pooling, two convs per level), so that at every depth of the PSNR-vs-parameters sweep
+MultiWienerNet differs from ``unet`` only by its Wiener stage; ``refiner="original"`` uses the
+original's widths (the first ``d + 1`` of them; ``base_width`` is then unused), average pooling
+and three convs per decoder level: 2.12 M parameters at ``d = 3`` (4 PSFs) against ``study``'s
+0.49 M, so it sits further right on the PSNR-vs-parameters plot (the model card shows both).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,6 +122,20 @@ class WienerDeconvolution(nn.Module):
         return x.flatten(1, 2)
 
 
+ORIGINAL_WIDTHS = (24, 64, 128, 256, 512, 1024)
+"""Channels per level of the original MultiWienerNet refiner."""
+
+REFINERS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "study": lambda depth: {},
+    "original": lambda depth: {
+        "widths": ORIGINAL_WIDTHS[: depth + 1],
+        "pool": "avg",
+        "decoder_convs": 3,
+    },
+}
+"""The refiner's U-Net options per ``refiner`` choice, given the depth."""
+
+
 class MultiWienerNet(nn.Module):
     """Wiener deconvolution with a learnable PSF bank → U-Net refiner (module docstring)."""
 
@@ -132,12 +150,22 @@ class MultiWienerNet(nn.Module):
         kernel_size: int = 3,
         batch_norm: bool = True,
         residual: bool = True,
+        refiner: str = "study",
     ) -> None:
         super().__init__()
+        if refiner not in REFINERS:
+            raise ValueError(
+                f"multiwienernet: unknown refiner {refiner!r}; choose one of {list(REFINERS)}"
+            )
+        if refiner == "original" and depth >= len(ORIGINAL_WIDTHS):
+            raise ValueError(
+                f"multiwienernet: the original refiner has {len(ORIGINAL_WIDTHS)} levels, so "
+                f"depth must be at most {len(ORIGINAL_WIDTHS) - 1}, got {depth}"
+            )
         self.wiener = WienerDeconvolution(psfs, regularizer)
         self.refiner = UNet(
             conv, in_channels * psfs.shape[0], in_channels, depth, base_width, kernel_size,
-            batch_norm, residual=False,
+            batch_norm, residual=False, **REFINERS[refiner](depth),
         )  # fmt: skip
         self.residual = residual
         if residual:  # start as the identity, like the study's residual U-Nets
@@ -162,12 +190,15 @@ def multiwienernet(
     kernel_size: int = 3,
     batch_norm: bool = True,
     residual: bool = True,
+    refiner: str = "study",
 ) -> nn.Module:
     """MultiWienerNet with its PSF bank initialised from ``psfs`` (array ``(n, k, k)``, e.g. PSFs
     sampled across the field by :func:`wconv.data.deblur.sample_psfs`) or, by default, from
     ``num_psfs`` Gaussians of ``psf_size`` px with widths ``psf_sigmas`` (default 0.5 … 3 px).
     ``residual`` (our addition, default on) adds the input to the refiner's output and starts that
-    output at zero, as for the study's U-Nets; ``residual=False`` is the original network."""
+    output at zero, as for the study's U-Nets; ``residual=False`` is the original network.
+    ``refiner``: ``study`` (the study's U-Net) or ``original`` (the original's widths, average
+    pooling, three convs per decoder level; module docstring)."""
     check_positive("multiwienernet", num_psfs=num_psfs, psf_size=psf_size)
     if psfs is not None:
         bank = torch.as_tensor(np.asarray(psfs, dtype=np.float32))
@@ -179,5 +210,6 @@ def multiwienernet(
         sigmas = psf_sigmas if psf_sigmas is not None else np.linspace(0.5, 3.0, num_psfs)
         bank = gaussian_psfs([float(s) for s in sigmas], psf_size, conv.dims)
     return MultiWienerNet(
-        conv, bank, in_channels, depth, base_width, regularizer, kernel_size, batch_norm, residual
-    )
+        conv, bank, in_channels, depth, base_width, regularizer, kernel_size, batch_norm, residual,
+        refiner,
+    )  # fmt: skip

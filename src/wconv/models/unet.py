@@ -13,6 +13,7 @@ untrained network is the identity).  The networks are dimension-generic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -25,6 +26,10 @@ from wconv.models.restoration_common import check_positive, padded_side
 from wconv.nn import ConvFactory, CoordConv, CoordGate
 
 BLOCKS: tuple[str, ...] = ("plain", "coordgate", "coordconv")
+POOLS: dict[str, tuple[type[nn.Module], ...]] = {
+    "max": (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d),
+    "avg": (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d),
+}
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, list[slice]]:
@@ -49,8 +54,9 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, list[slice]]:
 
 
 class ConvBlock(nn.Sequential):
-    """Two (conv k×k → BN → ReLU).  ``coordconv``: the first conv is a :class:`CoordConv`;
-    ``coordgate``: the second conv is a :class:`CoordGate` (its k×k conv gated, then 1×1)."""
+    """``convs`` (default two) × (conv k×k → BN → ReLU).  ``coordconv``: the first conv is a
+    :class:`CoordConv`; ``coordgate``: the last conv is a :class:`CoordGate` (its k×k conv gated,
+    then 1×1)."""
 
     def __init__(
         self,
@@ -61,6 +67,7 @@ class ConvBlock(nn.Sequential):
         batch_norm: bool,
         block: str,
         gate_options: dict[str, Any],
+        convs: int = 2,
     ) -> None:
         norm = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[conv.dims - 1]
         bias = not batch_norm
@@ -70,13 +77,16 @@ class ConvBlock(nn.Sequential):
             if block == "coordconv"
             else conv(in_channels, *args, padding=kernel_size // 2, bias=bias)
         )
-        second: nn.Module = (
+        middle = [
+            conv(out_channels, *args, padding=kernel_size // 2, bias=bias) for _ in range(convs - 2)
+        ]
+        last: nn.Module = (
             CoordGate(out_channels, *args, conv=conv, bias=bias, **gate_options)
             if block == "coordgate"
             else conv(out_channels, *args, padding=kernel_size // 2, bias=bias)
         )
         layers: list[nn.Module] = []
-        for layer in (first, second):
+        for layer in (first, *middle, last):
             layers += [layer, norm(out_channels)] if batch_norm else [layer]
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
@@ -95,7 +105,9 @@ class UNet(nn.Module):
 
     Any input size works: the input is zero-padded (evenly) to a multiple of ``2**d`` and the
     output cropped back.  ``gate_options`` go to every CoordGate (``encoder_width``,
-    ``activation``, …).
+    ``activation``, …).  ``widths`` (one per level, ``d + 1``) replaces ``base_width · 2**l``;
+    ``pool`` is ``max`` or ``avg``; ``decoder_convs`` convs per decoder level (2) — MultiWienerNet's
+    original refiner uses the last three.
     """
 
     def __init__(
@@ -110,6 +122,9 @@ class UNet(nn.Module):
         residual: bool = True,
         block: str = "plain",
         gate_options: dict[str, Any] | None = None,
+        widths: Sequence[int] | None = None,
+        pool: str = "max",
+        decoder_convs: int = 2,
     ) -> None:
         super().__init__()
         check_positive(
@@ -128,10 +143,21 @@ class UNet(nn.Module):
         self.depth = depth
         self.residual = residual
         self.dims = conv.dims
-        widths = [base_width * 2**level for level in range(depth + 1)]
+        if pool not in POOLS:
+            raise ValueError(f"UNet: unknown pool {pool!r}; choose one of {list(POOLS)}")
+        if decoder_convs < 2:
+            raise ValueError(f"UNet: decoder_convs must be at least 2, got {decoder_convs}")
+        if widths is None:
+            widths = [base_width * 2**level for level in range(depth + 1)]
+        elif len(widths) != depth + 1 or min(widths) < 1:
+            raise ValueError(
+                f"UNet: widths needs depth + 1 = {depth + 1} positive values, got {list(widths)}"
+            )
 
-        def level(cin: int, cout: int) -> ConvBlock:
-            return ConvBlock(conv, cin, cout, kernel_size, batch_norm, block, gate_options or {})
+        def level(cin: int, cout: int, convs: int = 2) -> ConvBlock:
+            return ConvBlock(
+                conv, cin, cout, kernel_size, batch_norm, block, gate_options or {}, convs
+            )
 
         self.encoders = nn.ModuleList()
         channels = in_channels
@@ -140,9 +166,10 @@ class UNet(nn.Module):
             channels = width
         self.middle = level(channels, widths[-1])
         self.decoders = nn.ModuleList(
-            level(widths[lvl + 1] + widths[lvl], widths[lvl]) for lvl in reversed(range(depth))
+            level(widths[lvl + 1] + widths[lvl], widths[lvl], decoder_convs)
+            for lvl in reversed(range(depth))
         )
-        self.pool = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[self.dims - 1](2)
+        self.pool = POOLS[pool][self.dims - 1](2)
         self.head = conv.plain(widths[0], out_channels, 1)
         kaiming_init_(self)
         for module in self.modules():
