@@ -43,6 +43,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "multiwienernet",
         {"psfs": sample_psfs({"dataset": "deblur"}, grid=3)},
     ),
+    # The broader reading of the 5×5 NAFNet/CGNet: kernel_size also sets the blocks' expansion,
+    # projection and FFN convs (1×1 as published), so its k5/k3 FLOPs ratio shows beside the
+    # default's. Small configs: the published ones at enlarge=all have hundreds of millions of
+    # parameters (their ratios are in docs/models-restoration.md).
+    "nafnet(enlarge=all)": ("nafnet", {"enlarge": "all"}),
+    "cgnet(enlarge=all)": ("cgnet", {"enlarge": "all"}),
 }
 """Card rows built from a registered model with other options: label → (model, options)."""
 
@@ -232,7 +238,8 @@ def render(cards: Sequence[Card]) -> str:
         "The last two columns build the model with `kernel_size=5` (the 5×5 denoising cells; only",
         "models whose builder takes a kernel size): which convs are then weighted, and its FLOPs",
         "over the k = 3 FLOPs. What `kernel_size` widens is each model's documented choice (notes",
-        "below), e.g. NAFNet/CGNet widen their intro, ending and depthwise convs only.",
+        "below), e.g. NAFNet/CGNet widen their intro, ending and depthwise convs only; their",
+        "`enlarge=all` rows also widen every block's expansion, projection and FFN conv.",
         "",
         "A row `name(option=value)` is the registered model built with that option instead of its",
         "default, to show a documented choice beside it (a study selects it through",

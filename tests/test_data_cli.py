@@ -91,11 +91,12 @@ def test_prepare_study_reads_the_preset_and_writes_a_stamp(tmp_path, capsys):
     assert code == 0
     data = load_params(params, "demo")["denoising"]["data"]
     folder = Path(capsys.readouterr().out.strip())
-    assert folder == prepared_dir(data, tmp_path)
+    assert folder == prepared_dir(data, tmp_path, task="denoising")
     written = json.loads(stamp.read_text())
-    assert written["folder"] == str(folder) and written["task"] == "restoration"
+    assert written["folder"] == str(folder) and written["task"] == "denoising"
+    assert written["dataset"] == "embedded-den"  # `embedded` of the denoising study
     assert written["settings"]["patch_size"] == data["patch_size"]
-    load_split(data, tmp_path, "test")
+    load_split(data, tmp_path, "test", task="denoising")
 
 
 def test_set_overrides_settings(tmp_path, capsys):
@@ -151,6 +152,11 @@ def test_info_reports_state_as_yaml(tmp_path, capsys):
         (["prepare", "embedded-cls", "--root", "x", "--study", "cls"], "go together"),
         (["prepare", "embedded-cls"], "no data folder; pass --root"),
         (["prepare", "embedded-cls", "--root", "x", "--preset", "demo"], "--preset needs --params"),
+        (
+            ["prepare", "embedded", "--root", "x"],
+            r"'embedded' stands for one per task; name one of embedded-cls \(classification\), "
+            r"embedded-den \(denoising\), or give --params FILE --study NAME",
+        ),
         (
             ["prepare-study", "xyz", "--params", str(REPO / "params.yaml"), "--root", "x"],
             "no study 'xyz'",

@@ -1,4 +1,5 @@
-"""The offline data sets behind ``dataset: embedded`` and the prepare/load_split contract."""
+"""The offline data sets behind ``dataset: embedded`` (``embedded-cls``, ``embedded-den``) and the
+prepare/load_split contract."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from wconv.data.restoration import to_gray
 from wconv.data.store import locked
 from wconv.io import read_json
 
-CLS = {"dataset": "embedded", "val_fraction": 0.1, "split_seed": 0}
+CLS = {"dataset": "embedded-cls", "val_fraction": 0.1, "split_seed": 0}
 DEN = {
-    "dataset": "embedded",
+    "dataset": "embedded-den",
     "patch_size": 32,
     "patches_per_image": 4,
     "eval_crop": 96,
@@ -113,21 +114,21 @@ def test_loading_unprepared_settings_names_the_command(tmp_path):
 @pytest.mark.parametrize(
     ("cfg", "message"),
     [
-        ({"dataset": "embedded", "val_fracton": 0.1}, "unknown key data.val_fracton"),
+        ({**CLS, "val_fracton": 0.1}, "unknown key data.val_fracton"),
         (
             {"dataset": "mnist"},
-            "unknown data set 'mnist'; valid data sets: embedded, cifar100, div2k",
+            "unknown data set 'mnist'; valid data sets: embedded, cifar100, deblur, div2k",
         ),
         ({"val_fraction": 0.1}, "data.dataset is missing"),
         (
-            {"dataset": "embedded", "val_fraction": 1.5},
+            {**CLS, "val_fraction": 1.5},
             r"data.val_fraction must be a number in \(0, 1\)",
         ),
         (
-            {"dataset": "embedded", "split_seed": -2},
+            {**CLS, "split_seed": -2},
             "data.split_seed must be a non-negative integer",
         ),
-        ({"dataset": "embedded", "source": {"url": "http://x"}}, "remove data.source.url"),
+        ({**CLS, "source": {"url": "http://x"}}, "remove data.source.url"),
         ({**DEN, "patch_size": 0}, "data.patch_size must be a positive integer, got 0"),
         ({**DEN, "grayscale": "no"}, "data.grayscale must be true or false"),
         ({**DEN, "eval_crop": 1000}, r"smaller than eval_crop=1000; set data.eval_crop to at most"),

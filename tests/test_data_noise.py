@@ -47,7 +47,7 @@ def test_clipping_policy():
 
 
 def test_prepared_noisy_files_are_identical_across_roots(tmp_path):
-    cfg = {"dataset": "embedded", "patch_size": 32, "patches_per_image": 2, "eval_crop": 64}
+    cfg = {"dataset": "embedded-den", "patch_size": 32, "patches_per_image": 2, "eval_crop": 64}
     a, b = prepare(cfg, tmp_path / "a"), prepare(cfg, tmp_path / "b")
     for split in ("train", "val", "test"):
         name = f"{split}_degraded.npy"
@@ -86,7 +86,7 @@ def test_a_new_noise_model_plugs_in_by_name(monkeypatch, tmp_path):
             return f"salt amount={self.amount:g}"
 
     cfg = {
-        "dataset": "embedded",
+        "dataset": "embedded-den",
         "patch_size": 32,
         "patches_per_image": 2,
         "eval_crop": 64,

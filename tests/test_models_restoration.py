@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from wconv.models import create, list_models, model_task
 from wconv.models.cgnet import GlobalContextExtractor
-from wconv.models.nafnet import NAFBlock
+from wconv.models.nafnet import ChannelAttention, NAFBlock
 from wconv.nn import WeightedConv2d, count_weighted, fold, is_weighted
+from wconv.study import resolve_params
+
+REPO = Path(__file__).resolve().parents[1]
 
 SMALL = ("dncnn", "nafnet", "cgnet")
 PUBLISHED = ("nafnet_width32", "cgnet_sidd")
@@ -214,3 +221,70 @@ def test_unsupported_kernel_size_lists_valid_ones(name: str, kernel_size: int) -
 def test_bad_options_raise(name: str, options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         create(name, **options)
+
+
+def _flops(name: str, **options) -> int:
+    with torch.device("meta"):
+        model = create(name, **options)
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model.eval()(torch.empty(1, 3, 64, 64))
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("name", ["nafnet", "cgnet"])
+def test_enlarge_all_widens_the_blocks_feature_convs(name: str) -> None:
+    spatial = _flops(name, kernel_size=5) / _flops(name)
+    everything = _flops(name, kernel_size=5, enlarge="all") / _flops(name, enlarge="all")
+    assert spatial < 1.2 < 2.5 < everything  # the 1×1 convs carry most of the FLOPs
+    assert _flops(name, enlarge="all") > 5 * _flops(name)  # k = 3 "all": those convs are 3×3
+    for k in (3, 5):
+        model = create(name, conv="weighted", kernel_size=k, enlarge="all")
+        # intro, ending + per block: expansion, depthwise, projection and the two FFN convs
+        assert count_weighted(model) == 2 + 9 * 5
+        blocks = [m for m in model.modules() if isinstance(m, NAFBlock)]
+        for block in blocks:
+            for conv in (block.expand, block.mixer[-1], block.ffn[0], block.ffn[2]):
+                assert is_weighted(conv) and conv.kernel_size == (k, k), name
+                assert conv.padding == (k // 2, k // 2)
+        for module in model.modules():  # the designed convs stay: CA, downs, ups, the cascade
+            if isinstance(module, ChannelAttention | GlobalContextExtractor):
+                assert not any(is_weighted(m) for m in module.modules())
+        for conv in [*model.downs, *(up[0] for up in model.ups)]:
+            assert not is_weighted(conv) and max(conv.kernel_size) <= 2
+    x = torch.rand(1, 3, 37, 53)
+    assert create(name, kernel_size=5, enlarge="all")(x).shape == x.shape
+
+
+@pytest.mark.parametrize("name", ["nafnet", "cgnet"])
+def test_enlarge_all_twins_start_identical(name: str) -> None:
+    standard = twin(name, "standard", kernel_size=5, enlarge="all")
+    weighted = twin(name, "weighted", kernel_size=5, enlarge="all")
+    reference = standard.state_dict()
+    state = {k: v for k, v in weighted.state_dict().items() if not k.endswith("density")}
+    assert state.keys() == reference.keys()
+    assert all(torch.equal(state[key], value) for key, value in reference.items())
+    x = torch.rand(1, 3, 37, 53)
+    torch.testing.assert_close(weighted.eval()(x), standard.eval()(x))
+
+
+@pytest.mark.parametrize("name", ["nafnet", "nafnet_width32", "cgnet", "cgnet_sidd"])
+def test_bad_enlarge_names_the_allowed_values(name: str) -> None:
+    with torch.device("meta"), pytest.raises(ValueError, match=r"\['spatial', 'all'\]"):
+        create(name, enlarge="pointwise")
+
+
+@pytest.mark.parametrize("preset", ["paper", "paper_picks"])
+@pytest.mark.parametrize(
+    ("model", "published"), [("nafnet", "nafnet_width32"), ("cgnet", "cgnet_sidd")]
+)
+def test_paper_study_trains_the_published_configs(preset: str, model: str, published: str) -> None:
+    params = resolve_params(yaml.safe_load((REPO / "params.yaml").read_text()), preset)
+    assert model in params["denoising"]["models"]
+    options = params["denoising"]["model_options"][model]
+    with torch.device("meta"):
+        for k in (3, 5):
+            ours = create(model, kernel_size=k, **options)
+            reference = create(published, kernel_size=k)
+            assert n_params(ours) == n_params(reference)
+            assert str(ours) == str(reference)  # the same layers, not only the same count

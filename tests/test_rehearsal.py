@@ -40,7 +40,7 @@ def configs(tmp_path_factory) -> dict[str, dict]:
         config = run_config(params, run_id)
         config["data_root"] = str(root)
         config["compute"] = {**config["compute"], "device": "cpu"}
-        prepare(config["data"], root)
+        prepare(config["data"], root, task=config["task"])
         found[run_id] = config
     return found
 
@@ -59,7 +59,7 @@ def test_rehearsal_measures_the_run(rehearsals, configs, run_id):
     result = json.loads((out / "rehearsal.json").read_text())
     assert not FIELDS - set(result)
     config = configs[run_id]
-    train = load_split(config["data"], Path(config["data_root"]), "train")
+    train = load_split(config["data"], Path(config["data_root"]), "train", task=config["task"])
     images = train.images if hasattr(train, "images") else train.degraded
     size, batch = len(images), config["recipe"]["batch_size"]
     assert result["run_id"] == run_id and result["device_type"] == "cpu"

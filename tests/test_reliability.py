@@ -43,7 +43,7 @@ RUN_ID = "cls/small_cnn/weighted-d0.8/k3/s0"
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
-    prepare(DATA, root)
+    prepare(DATA, root, task="classification")
     return root
 
 

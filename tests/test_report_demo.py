@@ -64,7 +64,7 @@ def test_demo_classification_recipe_learns_digits(tmp_path: Path) -> None:
     config["data_root"] = str(tmp_path / "data")
     config["recipe"] = {**config["recipe"], "epochs": 5, "patience": 5}
     config["compute"] = {**config["compute"], "threads": 2}
-    prepare(config["data"], config["data_root"])
+    prepare(config["data"], config["data_root"], task=config["task"])
     # About 15 s on an idle core; no time limit is asserted, the machine may be shared.
     metrics = train_run(config, tmp_path / "run")
     assert metrics["status"] == "ok"

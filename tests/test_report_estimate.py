@@ -33,7 +33,7 @@ def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         config = run_config(params, run_id)
         config["data_root"] = str(data)
         config["compute"] = {**config["compute"], "device": "cpu"}
-        prepare(config["data"], data)
+        prepare(config["data"], data, task=config["task"])
         rehearse_run(config, results / "rehearsals" / "demo" / run_id, steps=STEPS)
     (results / "runs").mkdir()
     return results
@@ -108,14 +108,15 @@ def test_the_estimate_carries_what_preparing_the_data_cost(rehearsed: Path) -> N
 
 def test_prepare_records_its_cost_once(tmp_path: Path) -> None:
     data = load_params(REPO / "params.yaml", "demo")["classification"]["data"]
-    folder = prepare(data, tmp_path)
+    folder = prepare(data, tmp_path, task="classification")
     path = folder / PREPARE_COST
-    cost = prepare_cost(data, tmp_path)
+    cost = prepare_cost(data, tmp_path, task="classification")
     assert cost is not None and path.is_file() and cost["seconds"] > 0
     tree = sum(p.stat().st_size for p in folder.parent.rglob("*") if p.is_file() and p != path)
     assert cost["prepared_bytes"] == tree  # written after measuring the tree
     before = path.stat().st_mtime_ns
-    assert prepare(data, tmp_path) == folder == prepared_dir(data, tmp_path)
+    task = "classification"
+    assert prepare(data, tmp_path, task=task) == folder == prepared_dir(data, tmp_path, task=task)
     assert path.stat().st_mtime_ns == before  # a prepared folder is returned untouched
 
 

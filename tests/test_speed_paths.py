@@ -17,7 +17,7 @@ from wconv.data.store import load_npy
 from wconv.metrics import IMAGE_METRICS, image_metrics
 
 DEN = {
-    "dataset": "embedded",
+    "dataset": "embedded-den",
     "patch_size": 32,
     "patches_per_image": 2,
     "eval_crop": 64,
@@ -129,7 +129,7 @@ def test_compile_mode_reaches_training_and_validation_with_static_batches(tmp_pa
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     cls = {"dataset": "embedded", "val_fraction": 0.2, "split_seed": 0}
-    prepare(cls, tmp_path / "data")
+    prepare(cls, tmp_path / "data", task="classification")
     config = {
         "run_id": "cls/small_cnn/learned-d1/k3/s0",
         "task": "classification",

@@ -19,7 +19,7 @@ from wconv.train import train_run
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
-    prepare(DATA, root)
+    prepare(DATA, root, task="classification")
     return root
 
 

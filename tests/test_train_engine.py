@@ -36,8 +36,8 @@ DEN_DATA = {
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
-    prepare(CLS_DATA, root)
-    prepare(DEN_DATA, root)
+    prepare(CLS_DATA, root, task="classification")
+    prepare(DEN_DATA, root, task="denoising")
     return root
 
 

@@ -357,22 +357,11 @@ def check_study(study: str, section: Mapping[str, Any], where: str | None = None
 
 
 def _check_study_data(study: str, data: Mapping[str, Any]) -> None:
-    """The data set of a study: of the study's task, and its settings as its data layer reads
-    them."""
-    where = f"{study}.data"
-    if data.get("dataset") == "deblur":
-        from wconv.data.deblur import resolve_deblur
+    """The data set of a study: one of the study's task (an alias such as ``embedded`` names
+    that task's), and its settings as its data layer reads them."""
+    from wconv.data.config import resolve
 
-        resolve_deblur(data, where)
-        return
-    from wconv.data.config import dataset_names, resolve
-
-    names = dataset_names(FAMILY[STUDY_TASK[study]])
-    if data.get("dataset") not in names:
-        raise ValueError(
-            f"{where}.dataset = {data.get('dataset')!r} is not allowed; use one of {names}"
-        )
-    resolve(data, where)
+    resolve(data, f"{study}.data", task=STUDY_TASK[study])
 
 
 def resolve_run_config(config: Mapping[str, Any]) -> dict[str, Any]:

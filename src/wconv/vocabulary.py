@@ -45,9 +45,9 @@ FAMILY: dict[str, str] = {
     "denoising": "restoration",
     "deblurring": "deblurring",
 }
-"""Task -> the family its models are registered under (``wconv.models.register``); registered
-data sets (``wconv.data.config.DatasetSpec.task``) use the same words.  "restoration" is the
-denoising task there: image-to-image networks and clean/noisy image pairs."""
+"""Task -> the family its models are registered under (``wconv.models.register``).
+"restoration" is the denoising task there: image-to-image networks.  Registered data sets
+(``wconv.data.config.DatasetSpec.task``) name the task itself."""
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 """Splits of every data set (the schema's ``$defs/split`` is filled from it)."""

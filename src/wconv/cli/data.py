@@ -25,7 +25,7 @@ import yaml
 
 from wconv.errors import UserError
 from wconv.io import read_json, write_json
-from wconv.vocabulary import PREFIX_TO_STUDY, STUDIES, STUDY_PREFIX
+from wconv.vocabulary import PREFIX_TO_STUDY, STUDIES, STUDY_PREFIX, STUDY_TASK
 
 # wconv.data and wconv.study are imported in the handlers: they load torch, and the parser is
 # built for every command.
@@ -44,9 +44,9 @@ class _DatasetsHelpFormatter(argparse.HelpFormatter):
         text = super()._get_help_string(action)
         if text is None or _DATASETS not in text:
             return text
-        from wconv.data import list_datasets
+        from wconv.data.config import dataset_names
 
-        return text.replace(_DATASETS, ", ".join(["embedded", *list_datasets()]))
+        return text.replace(_DATASETS, ", ".join(dataset_names()))
 
 
 def add_parser(subparsers: Any) -> None:
@@ -120,26 +120,36 @@ def _add_stamp_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def data_settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
-    """The ``data:`` section and the data root described by the command line."""
+def data_settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path, str | None]:
+    """The ``data:`` section, the data root and the task (the study's; None without one)
+    described by the command line."""
     from wconv.data import list_datasets, resolve
+    from wconv.data.config import aliases
     from wconv.study import load_params
 
     cfg: dict[str, Any] = {}
     root = args.root
+    task = None
     if (args.params is None) != (args.study is None):
         raise UserError("--params and --study go together; give both or neither")
     if args.params is not None:
         params = load_params(args.params, args.preset)
         cfg = _study_section(params, args.study, args.params)
+        task = STUDY_TASK[PREFIX_TO_STUDY.get(args.study, args.study)]
         root = root or Path(params.get("paths", {}).get("data", "data"))
     elif args.preset is not None:
         raise UserError("--preset needs --params FILE --study NAME; add them or drop --preset")
     if root is None:
         raise UserError("no data folder; pass --root DIR (or --params FILE for its paths.data)")
     if args.dataset is not None:
+        if task is None and args.dataset in aliases():
+            names = ", ".join(f"{target} ({of})" for of, target in aliases()[args.dataset].items())
+            raise UserError(
+                f"data set {args.dataset!r} stands for one per task; name one of {names}, or "
+                "give --params FILE --study NAME"
+            )
         if "dataset" in cfg and cfg["dataset"] != args.dataset:
-            known = _fail_as_user_error(resolve, cfg)[0].name
+            known = _fail_as_user_error(resolve, cfg, task=task)[0].name
             if known != args.dataset:
                 raise UserError(
                     f"data set {args.dataset!r} differs from {known!r} in {args.params} "
@@ -162,7 +172,7 @@ def data_settings(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
             if not isinstance(node, dict):
                 raise UserError(f"--set {key}: {part} is not a section; check the key")
         node[leaf] = yaml.safe_load(text)
-    return cfg, root
+    return cfg, root, task
 
 
 def _study_section(params: dict[str, Any], study: str, path: Path) -> dict[str, Any]:
@@ -181,10 +191,10 @@ def _study_section(params: dict[str, Any], study: str, path: Path) -> dict[str, 
 def run_prepare(args: argparse.Namespace) -> int:
     from wconv.data import describe, prepare
 
-    cfg, root = data_settings(args)
-    folder = _fail_as_user_error(prepare, cfg, root)
+    cfg, root, task = data_settings(args)
+    folder = _fail_as_user_error(prepare, cfg, root, task=task)
     if args.stamp is not None:
-        write_json(args.stamp, {**describe(cfg), "folder": str(folder)})
+        write_json(args.stamp, {**describe(cfg, task=task), "folder": str(folder)})
     print(folder)
     return 0
 
@@ -193,9 +203,9 @@ def run_info(args: argparse.Namespace) -> int:
     from wconv.data import prepared_dir, resolve
     from wconv.data.store import MANIFEST
 
-    cfg, root = data_settings(args)
-    spec, resolved = _fail_as_user_error(resolve, cfg)
-    folder = prepared_dir(cfg, root)
+    cfg, root, task = data_settings(args)
+    spec, resolved = _fail_as_user_error(resolve, cfg, task=task)
+    folder = prepared_dir(cfg, root, task=task)
     manifest = folder / MANIFEST
     info = {
         "dataset": spec.name,
@@ -222,13 +232,13 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fail_as_user_error(fn: Any, *args: Any) -> Any:
+def _fail_as_user_error(fn: Any, *args: Any, **kwargs: Any) -> Any:
     from wconv.data.download import DownloadError
 
     # Library errors that a user fixes by changing settings, files or the network.
     user_failures = (ValueError, FileNotFoundError, PermissionError, DownloadError)
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except user_failures as e:
         raise UserError(_one_line(e)) from e
 

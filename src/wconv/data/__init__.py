@@ -1,9 +1,11 @@
 """Data sets of the study behind one interface (see docs/data-api.md and docs/data.md).
 
-``prepare(data_cfg, root)`` downloads, parses, splits and degrades once, caching uint8/float32
-arrays under ``root``; ``load_split(data_cfg, root, split)`` reads them back as tensors. Both
-take a study's ``data:`` section of params.yaml; ``dataset`` is ``embedded`` (offline:
-scikit-learn digits or scikit-image photographs), ``cifar100`` or ``div2k``.
+``prepare(data_cfg, root, task=...)`` downloads, parses, splits and degrades once, caching
+uint8/float32 arrays under ``root``; ``load_split(data_cfg, root, split, task=...)`` reads them
+back as tensors. Both take a study's ``data:`` section of params.yaml, whose ``dataset`` is a
+registered data set (``wconv data list``) or an alias that the ``task`` resolves (``embedded``:
+offline scikit-learn digits or scikit-image photographs). Every function here looks the data set
+up in the registry (``wconv.data.config``) and calls its kind; none depends on which one it is.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from wconv.data.loader import DeviceBatches
 from wconv.data.splits import ClassificationSplit, RestorationSplit
 from wconv.data.store import is_complete
 from wconv.io import read_json, write_json
-from wconv.vocabulary import FAMILY
 
 __all__ = [
     "PREPARE_COST",
@@ -37,33 +38,23 @@ __all__ = [
     "resolve",
 ]
 
-# DatasetSpec.task -> the module that prepares and loads it (labelled images, image pairs).
-_TASKS = {FAMILY["classification"]: classification, FAMILY["denoising"]: restoration}
-
-
-def _is_deblur(data_cfg: Mapping[str, Any]) -> bool:
-    # The CoordGate deblurring fields are built by wconv.data.deblur (spatially-varying PSF).
-    return data_cfg.get("dataset") == "deblur"
-
-
 # What preparing a folder cost, written beside its manifest by the process that prepared it (the
 # rehearsal and the cost estimate read it): wall seconds, the process's peak resident memory, and
 # the bytes of the data set's prepared tree (the folder's parent: shared arrays + this variant).
 PREPARE_COST = "prepare-cost.json"
 
 
-def prepare(data_cfg: Mapping[str, Any], root: str | Path) -> Path:
+def prepare(data_cfg: Mapping[str, Any], root: str | Path, *, task: str | None = None) -> Path:
     """Make the data described by ``data_cfg`` ready under ``root`` and return its folder.
-    Idempotent: a folder whose manifest exists is returned without any work."""
-    folder = prepared_dir(data_cfg, root)
+    Idempotent: a folder whose manifest exists is returned without any work.  ``task`` (a
+    ``wconv.vocabulary.TASKS`` word) resolves an alias such as ``embedded``."""
+    spec, cfg = resolve(data_cfg, task=task)
+    root = Path(root)
+    folder = spec.kind.prepared_dir(spec, cfg, root)
     if is_complete(folder):
         return folder
     started = time.perf_counter()
-    if _is_deblur(data_cfg):
-        folder = deblur.prepare_deblur(data_cfg, Path(root))
-    else:
-        spec, cfg = resolve(data_cfg)
-        folder = _TASKS[spec.task].prepare(spec, cfg, Path(root))
+    folder = spec.kind.prepare(spec, cfg, root)
     if (folder / PREPARE_COST).exists():  # another job prepared it while this one waited
         return folder
     tree = sum(p.stat().st_size for p in folder.parent.rglob("*") if p.is_file())
@@ -75,36 +66,31 @@ def prepare(data_cfg: Mapping[str, Any], root: str | Path) -> Path:
     return folder
 
 
-def prepare_cost(data_cfg: Mapping[str, Any], root: str | Path) -> dict[str, Any] | None:
+def prepare_cost(
+    data_cfg: Mapping[str, Any], root: str | Path, *, task: str | None = None
+) -> dict[str, Any] | None:
     """The ``PREPARE_COST`` record of this data's folder; None if it was prepared without one."""
-    path = prepared_dir(data_cfg, root) / PREPARE_COST
+    path = prepared_dir(data_cfg, root, task=task) / PREPARE_COST
     return read_json(path) if path.is_file() else None
 
 
-def describe(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
+def describe(data_cfg: Mapping[str, Any], *, task: str | None = None) -> dict[str, Any]:
     """``{dataset, task, settings}``: the resolved settings of ``data_cfg`` (for stamps, logs)."""
-    if _is_deblur(data_cfg):
-        return {"dataset": "deblur", "task": "deblurring",
-                "settings": deblur.resolve_deblur(data_cfg)}  # fmt: skip
-    spec, cfg = resolve(data_cfg)
+    spec, cfg = resolve(data_cfg, task=task)
     return {"dataset": spec.name, "task": spec.task, "settings": cfg}
 
 
-def prepared_dir(data_cfg: Mapping[str, Any], root: str | Path) -> Path:
+def prepared_dir(data_cfg: Mapping[str, Any], root: str | Path, *, task: str | None = None) -> Path:
     """The folder ``prepare`` returns for these settings, without preparing anything (for
     workflow rules that need to name the output in advance)."""
-    if _is_deblur(data_cfg):
-        return deblur.deblur_folder(data_cfg, Path(root))
-    spec, cfg = resolve(data_cfg)
-    return _TASKS[spec.task].prepared_dir(spec, cfg, Path(root))
+    spec, cfg = resolve(data_cfg, task=task)
+    return spec.kind.prepared_dir(spec, cfg, Path(root))
 
 
 def load_split(
-    data_cfg: Mapping[str, Any], root: str | Path, split: str
+    data_cfg: Mapping[str, Any], root: str | Path, split: str, *, task: str | None = None
 ) -> ClassificationSplit | RestorationSplit:
     """Load ``split`` (train | val | test) of prepared data; ``FileNotFoundError`` naming the
     ``wconv data prepare`` command if it was not prepared with these settings."""
-    if _is_deblur(data_cfg):
-        return deblur.load_deblur_split(data_cfg, Path(root), split)
-    spec, cfg = resolve(data_cfg)
-    return _TASKS[spec.task].load(spec, cfg, Path(root), split)
+    spec, cfg = resolve(data_cfg, task=task)
+    return spec.kind.load(spec, cfg, Path(root), split)

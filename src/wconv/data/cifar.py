@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from wconv.data import classification
 from wconv.data.classification import Pool
 from wconv.data.config import (
     NETWORK_DEFAULTS,
@@ -114,6 +115,7 @@ register_dataset(
     DatasetSpec(
         name="cifar100",
         task="classification",
+        kind=classification.KIND,
         defaults={
             "val_fraction": 0.1,
             "split_seed": 0,

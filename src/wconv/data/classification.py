@@ -24,7 +24,13 @@ import numpy as np
 import torch
 
 from wconv.data import store
-from wconv.data.config import DatasetSpec, content_settings, not_prepared_message
+from wconv.data.config import (
+    DatasetKind,
+    DatasetSpec,
+    content_settings,
+    not_prepared_message,
+    schema_settings,
+)
 from wconv.data.splits import ClassificationSplit, channel_stats, check_split, stratified_split
 
 log = logging.getLogger(__name__)
@@ -58,7 +64,7 @@ def prepare(spec: DatasetSpec, cfg: dict[str, Any], root: Path) -> Path:
         return split
     with store.locked(root / spec.name):
         if not store.is_complete(pool):
-            _write_pool(pool, spec.build(cfg, root / spec.name), content_settings(cfg))
+            _write_pool(pool, spec.build_data(cfg, root / spec.name), content_settings(cfg))
             log.info("%s: parsed images cached in %s", spec.name, pool)
         if not store.is_complete(split):
             _write_split(pool, split, cfg)
@@ -126,3 +132,12 @@ def load(spec: DatasetSpec, cfg: dict[str, Any], root: Path, split: str) -> Clas
         mean=tuple(stats["mean"]),
         std=tuple(stats["std"]),
     )
+
+
+KIND = DatasetKind(
+    settings=schema_settings("classification_data"),
+    prepared_dir=prepared_dir,
+    prepare=prepare,
+    load=load,
+)
+"""Labelled images: a pool of every image, and a split of it (the module docstring)."""

@@ -1,13 +1,23 @@
-"""A study's ``data:`` settings: defaults, validation, and the registry of data sets.
+"""The registry of data sets, and a study's ``data:`` settings: defaults, validation, names.
 
-``resolve(data_cfg)`` turns the section a user wrote into a complete, checked settings dict
-(defaults filled in, ``null`` meaning "the default", unknown keys rejected so a typo cannot be
-silently ignored) and finds the data set that handles it.  The values are checked by the
-settings schema (``classification_data`` / ``denoising_data`` of ``wconv/params.schema.yaml``,
-through :func:`wconv.settings.check`); this module checks only the names it registers.  Data
-sets register a ``DatasetSpec``; ``dataset: embedded`` is an alias resolved by the keys present:
-a section with one of a spec's ``markers`` (``noise`` / ``patch_size`` for denoising) picks that
-spec, otherwise the spec without markers (classification) is used.
+Every data set is one :class:`DatasetSpec` registered under its own name (``wconv data list``):
+``cifar100`` and ``embedded-cls`` (classification), ``div2k`` and ``embedded-den`` (denoising),
+``deblur`` (the CoordGate deblurring study).  Its :class:`DatasetKind` (labelled images,
+clean/noisy crops or blurred fields) says how its settings are completed and checked and how its
+prepared folder is named, written and read back; the functions of :mod:`wconv.data` look the data
+set up here and call its kind, nothing else.
+
+``resolve(data_cfg, task=...)`` turns the section a user wrote into a complete, checked settings
+dict (defaults filled in, ``null`` meaning "the default", unknown keys rejected so a typo cannot
+be silently ignored).  The values are checked by the settings schema (``$defs`` of
+``wconv/params.schema.yaml``, through :func:`wconv.settings.check`); this module checks only the
+names it registers.
+
+**Aliases.**  A name may stand for one data set per task: ``dataset: embedded`` is
+``embedded-cls`` for the classification task and ``embedded-den`` for the denoising task.  The
+task is passed by the caller that knows it (a study's task, ``wconv.vocabulary.STUDY_TASK``, or a
+run config's ``task``), never guessed from the keys of the section; an alias without a task is an
+error naming the data sets it stands for.
 """
 
 from __future__ import annotations
@@ -16,71 +26,133 @@ import importlib.resources
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from wconv import settings
 from wconv.data import noise
-from wconv.vocabulary import FAMILY
+from wconv.vocabulary import TASKS
 
-KINDS: dict[str, str] = {FAMILY["classification"]: "classification_data",
-                         FAMILY["denoising"]: "denoising_data"}  # fmt: skip
-"""``DatasetSpec.task`` (labelled images, or clean/noisy image pairs) -> the schema of its
-settings (``$defs`` of ``wconv/params.schema.yaml``)."""
+if TYPE_CHECKING:
+    from wconv.data.splits import ClassificationSplit, RestorationSplit
 
 # Network options shared by every downloadable source; ``source`` of a study may override them.
 NETWORK_DEFAULTS: dict[str, Any] = {"retries": 3, "backoff": 2.0, "timeout": 60.0}
 
 
 @dataclass(frozen=True)
+class DatasetKind:
+    """What the data sets of one layout share (``wconv.data.classification``: labelled images,
+    ``wconv.data.restoration``: clean/noisy crops, ``wconv.data.deblur``: blurred fields).
+
+    ``settings(spec, user, where)`` completes and checks a data section (without ``dataset``);
+    the others take the data set and its complete settings: ``prepared_dir(spec, cfg, root)``
+    names the folder ``prepare(spec, cfg, root)`` writes, ``load(spec, cfg, root, split)`` reads
+    one split of it back."""
+
+    settings: Callable[[DatasetSpec, dict[str, Any], str], dict[str, Any]]
+    prepared_dir: Callable[[DatasetSpec, dict[str, Any], Path], Path]
+    prepare: Callable[[DatasetSpec, dict[str, Any], Path], Path]
+    load: Callable[[DatasetSpec, dict[str, Any], Path, str], ClassificationSplit | RestorationSplit]
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
-    """How one data set is prepared: ``build`` is called with the resolved settings and the data
-    set's folder and returns a ``classification.Pool`` (classification) or the source images of
-    each split (restoration, see ``restoration.ImageRef``)."""
+    """One registered data set.  ``task`` is the task it serves (``wconv.vocabulary.TASKS``);
+    ``build``, where the kind uses one, is called with the resolved settings and the data set's
+    folder and returns a ``classification.Pool`` or the source images of each split
+    (``restoration.ImageRef``); ``alias`` is a name it shares with data sets of other tasks."""
 
     name: str
     task: str
-    defaults: Mapping[str, Any]
-    build: Callable[..., Any]
+    kind: DatasetKind
     description: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    build: Callable[..., Any] | None = None
     alias: str | None = None
-    markers: tuple[str, ...] = field(default=())
     downloads: bool = True  # False: bundled with the code; a ``source`` section must be all null
+
+    def build_data(self, cfg: dict[str, Any], folder: Path) -> Any:
+        """``build(cfg, folder)``, for the kinds that cut a data set out of source images."""
+        if self.build is None:
+            raise TypeError(f"data set {self.name!r} has no build function")
+        return self.build(cfg, folder)
 
 
 _SPECS: dict[str, DatasetSpec] = {}
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    if spec.name in _SPECS:
-        raise ValueError(f"data set {spec.name!r} is registered twice")
-    if spec.task not in KINDS:
+    if spec.name in _SPECS or spec.name in aliases():
         raise ValueError(
-            f"data set {spec.name!r} has unknown task {spec.task!r}; use one of {list(KINDS)}"
+            f"data set {spec.name!r} is registered twice (or is an alias); give it another name"
         )
+    if spec.task not in TASKS:
+        raise ValueError(
+            f"data set {spec.name!r} has unknown task {spec.task!r}; use one of {list(TASKS)}"
+        )
+    if spec.alias is not None:
+        if spec.alias in _SPECS:
+            raise ValueError(f"alias {spec.alias!r} of {spec.name!r} is a data set's name")
+        taken = aliases().get(spec.alias, {}).get(spec.task)
+        if taken is not None:
+            raise ValueError(
+                f"alias {spec.alias!r} already names {taken!r} for {spec.task}; one per task"
+            )
     _SPECS[spec.name] = spec
     return spec
 
 
 def list_datasets() -> list[str]:
+    """The names of the registered data sets, sorted."""
     return sorted(_SPECS)
 
 
-def dataset_names(task: str) -> list[str]:
-    """The names a ``data.dataset`` of ``task`` (a ``DatasetSpec.task``) may have: aliases
-    first, then the data sets."""
-    specs = [s for s in _SPECS.values() if s.task == task]
-    aliases = sorted({s.alias for s in specs if s.alias})
-    return aliases + sorted(s.name for s in specs)
+def aliases() -> dict[str, dict[str, str]]:
+    """Alias -> task -> the data set it names for that task."""
+    out: dict[str, dict[str, str]] = {}
+    for spec in _SPECS.values():
+        if spec.alias is not None:
+            out.setdefault(spec.alias, {})[spec.task] = spec.name
+    return {alias: out[alias] for alias in sorted(out)}
 
 
-def get_spec(name: str) -> DatasetSpec:
-    if name not in _SPECS:
+def dataset_names(task: str | None = None) -> list[str]:
+    """The names a ``data.dataset`` may have (of ``task``'s data sets when given): aliases first,
+    then the data sets."""
+    specs = [s for s in _SPECS.values() if task is None or s.task == task]
+    alias_names = sorted({s.alias for s in specs if s.alias})
+    return alias_names + sorted(s.name for s in specs)
+
+
+def get_spec(name: str, task: str | None = None, where: str = "data") -> DatasetSpec:
+    """The data set ``name`` names: a registered name, or an alias resolved by ``task``.  With a
+    ``task``, a data set of another task is refused.  ``ValueError`` (one line, naming the
+    valid names) otherwise; ``where`` is the section's name in it."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; use one of {list(TASKS)}")
+    stands_for = aliases().get(name)
+    if stands_for is None:
+        spec = _SPECS.get(name)
+    elif task is None:
+        listed = ", ".join(f"{of}: {target}" for of, target in stands_for.items())
         raise ValueError(
-            f"unknown data set {name!r}; valid data sets: {', '.join(list_datasets())}"
+            f"{where}.dataset {name!r} names one data set per task ({listed}) and no task was "
+            "given; name one of them, or pass the task of the study it belongs to"
         )
-    return _SPECS[name]
+    else:
+        spec = _SPECS.get(stands_for.get(task, ""))
+    if spec is not None and (task is None or spec.task == task):
+        return spec
+    if task is None:
+        raise ValueError(
+            f"unknown data set {name!r}; valid data sets: {', '.join(dataset_names())}"
+        )
+    raise ValueError(
+        f"{where}.dataset = {name!r} is not allowed; use one of {dataset_names(task)} "
+        f"(the {task} data sets)"
+    )
 
 
 def default_sources() -> dict[str, Any]:
@@ -89,27 +161,42 @@ def default_sources() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def resolve(data_cfg: Mapping[str, Any], where: str = "data") -> tuple[DatasetSpec, dict[str, Any]]:
-    """Validate a ``data:`` section and return its data set and the complete settings.
-    ``ValueError`` messages name keys from ``where`` (e.g. ``denoising.data``) on."""
+def resolve(
+    data_cfg: Mapping[str, Any], where: str = "data", *, task: str | None = None
+) -> tuple[DatasetSpec, dict[str, Any]]:
+    """Validate a ``data:`` section and return its data set and the complete settings (with
+    ``dataset`` set to the data set's own name).  ``task`` resolves an alias and refuses the
+    data sets of other tasks.  ``ValueError`` messages name keys from ``where`` (e.g.
+    ``denoising.data``) on."""
     if not isinstance(data_cfg, Mapping):
         raise ValueError(f"the data section must be a mapping, got {type(data_cfg).__name__}")
     name = data_cfg.get("dataset")
     if not isinstance(name, str):
-        choices = ", ".join(["embedded", *list_datasets()])
+        choices = ", ".join(dataset_names(task))
         raise ValueError(f"{where}.dataset is missing or not a string; set it to one of: {choices}")
-    spec = _by_name_or_alias(name, data_cfg, where)
-    user = {k: v for k, v in data_cfg.items() if k != "dataset"}
-    if not spec.downloads:
-        # The shared params layout may carry an all-null ``source``; anything set is a mistake.
-        _check_no_source(user.pop("source", None), spec.name, f"{where}.source")
-    cfg = settings.fill(spec.defaults, user)
-    if "noise" in spec.defaults:
-        cfg["noise"] = noise.resolve_noise(cfg["noise"], f"{where}.noise")
-    settings.check(cfg, KINDS[spec.task], where)
-    cfg = _as_defaults(cfg, spec.defaults)
+    spec = get_spec(name, task, where)
+    cfg = spec.kind.settings(spec, {k: v for k, v in data_cfg.items() if k != "dataset"}, where)
     cfg["dataset"] = spec.name
     return spec, cfg
+
+
+def schema_settings(
+    schema: str,
+) -> Callable[[DatasetSpec, dict[str, Any], str], dict[str, Any]]:
+    """The ``DatasetKind.settings`` of data sets whose settings are their ``defaults`` checked by
+    ``$defs/<schema>`` of the settings schema (with a ``noise`` section completed by its model)."""
+
+    def complete(spec: DatasetSpec, user: dict[str, Any], where: str) -> dict[str, Any]:
+        if not spec.downloads:
+            # The shared params layout may carry an all-null ``source``; anything set is a mistake.
+            _check_no_source(user.pop("source", None), spec.name, f"{where}.source")
+        cfg = settings.fill(spec.defaults, user)
+        if "noise" in spec.defaults:
+            cfg["noise"] = noise.resolve_noise(cfg["noise"], f"{where}.noise")
+        settings.check(cfg, schema, where)
+        return _as_defaults(cfg, spec.defaults)
+
+    return complete
 
 
 def _as_defaults(cfg: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,26 +213,6 @@ def _as_defaults(cfg: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, 
         elif isinstance(default, int) and isinstance(value, float):
             cfg[key] = int(value)  # the schema let only whole numbers through
     return cfg
-
-
-def _by_name_or_alias(name: str, data_cfg: Mapping[str, Any], where: str) -> DatasetSpec:
-    if name in _SPECS:
-        return _SPECS[name]
-    candidates = [s for s in _SPECS.values() if s.alias == name]
-    if not candidates:
-        aliases = sorted({s.alias for s in _SPECS.values() if s.alias})
-        raise ValueError(
-            f"unknown data set {name!r}; valid data sets: {', '.join(aliases + list_datasets())}"
-        )
-    marked = [s for s in candidates if any(k in data_cfg for k in s.markers)]
-    unmarked = [s for s in candidates if not s.markers]
-    chosen = marked or unmarked
-    if len(chosen) != 1:
-        raise ValueError(
-            f"{where}.dataset {name!r} is ambiguous here; name one of "
-            f"{', '.join(s.name for s in candidates)} instead"
-        )
-    return chosen[0]
 
 
 def downloadable_source(part: Mapping[str, Any]) -> dict[str, Any]:

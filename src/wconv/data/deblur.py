@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from wconv import settings
-from wconv.data.config import resolve
+from wconv.data.config import DatasetKind, DatasetSpec, register_dataset, resolve
 from wconv.data.noise import STREAMS, make_noise, resolve_noise
 from wconv.data.restoration import to_gray
 from wconv.data.splits import SPLITS, RestorationSplit, check_split
@@ -109,8 +109,8 @@ DEFAULTS: dict[str, Any] = {
 def resolve_deblur(cfg: Mapping[str, Any] | None, where: str = "data") -> dict[str, Any]:
     """``cfg`` merged over :data:`DEFAULTS` and checked (``$defs/deblur_data`` of the settings
     schema, then what needs code: bundled images, PSF size); unknown keys and bad values raise
-    ``ValueError`` naming the key from ``where`` on.  (``dataset: deblur`` is accepted and
-    ignored.)"""
+    ``ValueError`` naming the key from ``where`` on.  A ``dataset`` key is left out: the
+    registry (``wconv.data.config``) checks the name, and the folder digest never covers it."""
     user = {k: v for k, v in (cfg or {}).items() if k != "dataset"}
     out = settings.fill(DEFAULTS, user)
     settings.check(out, "deblur_data", where)
@@ -259,7 +259,7 @@ def _sources(cfg: Mapping[str, Any], split: str, root: Path) -> list[tuple[str, 
         return [(n, getattr(skimage.data, n)) for n in cfg["images"][split]]
     if cfg["source"] == "div2k":
         spec, div2k = resolve({"dataset": "div2k", **cfg["div2k"]})
-        refs = spec.build(div2k, Path(root) / spec.name)[split]  # shared with denoising
+        refs = spec.build_data(div2k, Path(root) / spec.name)[split]  # shared with denoising
         return [(ref.name, ref.load) for ref in refs]
     import skimage.io
 
@@ -365,3 +365,24 @@ def load_deblur_split(cfg: Mapping[str, Any], root: Path, split: str) -> Restora
         degraded=torch.from_numpy(load_npy(folder / f"{split}_degraded.npy")),
         description=read_json(folder / "manifest.json")["description"],
     )
+
+
+# --------------------------------------------------------------------------- registration
+
+KIND = DatasetKind(
+    settings=lambda spec, user, where: resolve_deblur(user, where),
+    prepared_dir=lambda spec, cfg, root: deblur_folder(cfg, root),
+    prepare=lambda spec, cfg, root: prepare_deblur(cfg, root),
+    load=lambda spec, cfg, root, split: load_deblur_split(cfg, root, split),
+)
+"""Blurred fields with their clean targets, in one folder ``deblur-<settings digest>``."""
+
+register_dataset(
+    DatasetSpec(
+        name="deblur",
+        task="deblurring",
+        kind=KIND,
+        description="fields blurred by a spatially-varying PSF plus noise (CoordGate study)",
+        defaults=DEFAULTS,
+    )
+)

@@ -70,7 +70,8 @@ _sources = default_sources()["div2k"]
 register_dataset(
     DatasetSpec(
         name="div2k",
-        task="restoration",
+        task="denoising",
+        kind=restoration.KIND,
         defaults={
             "patch_size": 64,
             "patches_per_image": 16,

@@ -1,15 +1,18 @@
 """Data sets bundled with the installed libraries, so the whole study runs offline and fast.
 
-* ``embedded-cls`` (``dataset: embedded`` in a classification study): scikit-learn's handwritten
-  digits (1,797 images of 8x8 pixels, 16 grey levels, 10 classes). Each image is scaled to
-  [0, 1] (value / 16), upsampled to 32x32 by bilinear interpolation (``torch`` ``interpolate``,
-  ``align_corners=False``), rounded to uint8 and repeated over 3 channels, so the CIFAR models
-  run on it unchanged. A fixed stratified 20 % (seed 0) is the test set; validation is held out
-  of the rest with ``val_fraction`` / ``split_seed``.
-* ``embedded-den`` (``dataset: embedded`` with a ``noise`` or ``patch_size`` key): the colour
-  photographs that ship inside scikit-image (no download). ``astronaut`` and ``coffee`` are the
-  fixed test images; validation images are held out of the others with ``val_fraction`` /
-  ``split_seed``; patches and crops are cut as for DIV2K (``wconv.data.restoration``).
+Both are named ``embedded`` in a study (an alias resolved by the study's task, see
+``wconv.data.config``):
+
+* ``embedded-cls`` (classification): scikit-learn's handwritten digits (1,797 images of 8x8
+  pixels, 16 grey levels, 10 classes). Each image is scaled to [0, 1] (value / 16), upsampled to
+  32x32 by bilinear interpolation (``torch`` ``interpolate``, ``align_corners=False``), rounded to
+  uint8 and repeated over 3 channels, so the CIFAR models run on it unchanged. A fixed stratified
+  20 % (seed 0) is the test set; validation is held out of the rest with ``val_fraction`` /
+  ``split_seed``.
+* ``embedded-den`` (denoising): the colour photographs that ship inside scikit-image (no
+  download). ``astronaut`` and ``coffee`` are the fixed test images; validation images are held
+  out of the others with ``val_fraction`` / ``split_seed``; patches and crops are cut as for
+  DIV2K (``wconv.data.restoration``).
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ register_dataset(
     DatasetSpec(
         name="embedded-cls",
         task="classification",
+        kind=classification.KIND,
         defaults={"val_fraction": 0.1, "split_seed": 0},
         build=build_digits,
         description="scikit-learn digits at 32x32, 3 channels (10 classes, offline)",
@@ -92,7 +96,8 @@ register_dataset(
 register_dataset(
     DatasetSpec(
         name="embedded-den",
-        task="restoration",
+        task="denoising",
+        kind=restoration.KIND,
         defaults={
             "patch_size": 64,
             "patches_per_image": 16,
@@ -105,7 +110,6 @@ register_dataset(
         build=build_photos,
         description="scikit-image bundled colour photographs cut into patches (offline)",
         alias="embedded",
-        markers=("noise", "patch_size"),
         downloads=False,
     )
 )

@@ -28,7 +28,13 @@ import numpy as np
 import torch
 
 from wconv.data import noise, store
-from wconv.data.config import DatasetSpec, content_settings, not_prepared_message
+from wconv.data.config import (
+    DatasetKind,
+    DatasetSpec,
+    content_settings,
+    not_prepared_message,
+    schema_settings,
+)
 from wconv.data.splits import SPLITS, RestorationSplit, check_split, stratified_split
 
 log = logging.getLogger(__name__)
@@ -90,7 +96,7 @@ def prepare(spec: DatasetSpec, cfg: dict[str, Any], root: Path) -> Path:
         return noisy
     with store.locked(root / spec.name):
         if not store.is_complete(crops):
-            refs = spec.build(cfg, root / spec.name)
+            refs = spec.build_data(cfg, root / spec.name)
             log.info(
                 "%s: cutting patches and crops of %d images",
                 spec.name,
@@ -166,3 +172,13 @@ def load(spec: DatasetSpec, cfg: dict[str, Any], root: Path, split: str) -> Rest
         degraded=torch.from_numpy(store.load_npy(folder / f"{split}_degraded.npy")).float(),
         description=store.read_json(folder / store.MANIFEST)["description"],
     )
+
+
+KIND = DatasetKind(
+    settings=schema_settings("denoising_data"),
+    prepared_dir=prepared_dir,
+    prepare=prepare,
+    load=load,
+)
+"""Clean/noisy image pairs: crops of the source images, and their noisy copies (the module
+docstring)."""

@@ -23,18 +23,23 @@ CACHE_NAME = "identity_metrics.json"
 
 
 def identity_metrics(
-    data_cfg: Mapping[str, Any], root: str | Path, test: Any | None = None
+    data_cfg: Mapping[str, Any],
+    root: str | Path,
+    test: Any | None = None,
+    *,
+    task: str | None = None,
 ) -> dict[str, float]:
     """Mean image metrics of the test split's degraded inputs vs clean targets (``{name: mean}``).
 
     ``test``: the already loaded test ``RestorationSplit`` (saves reading it again on a cache
     miss). Read from ``<prepared folder>/identity_metrics.json`` when that matches the folder's
     manifest; otherwise computed and written there (a read-only data folder only logs a warning).
+    ``task`` resolves a data set alias (``wconv.data.prepare``).
     """
     # Imported here: wconv.data must stay importable without the metrics stack (and vice versa).
     from wconv.data import load_split, prepared_dir, store
 
-    folder = prepared_dir(data_cfg, root)
+    folder = prepared_dir(data_cfg, root, task=task)
     key = _key(folder)
     path = folder / CACHE_NAME
     if path.is_file():
@@ -45,7 +50,7 @@ def identity_metrics(
         if isinstance(cached, dict) and cached.get("key") == key:
             return {k: float(v) for k, v in cached["metrics"].items()}
     if test is None:
-        test = load_split(data_cfg, root, "test")
+        test = load_split(data_cfg, root, "test", task=task)
     scores = image_metrics(test.degraded, test.clean.float() / 255)
     metrics = {k: float(v.mean()) for k, v in scores.items()}
     try:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from torch import Tensor
 
 from wconv.metrics.lazy import piq  # piq and torchmetrics load at the first metric computed
+from wconv.vocabulary import METRICS
 
-IMAGE_METRICS: tuple[str, ...] = ("psnr", "ssim", "nrmse", "fsim", "uiq")
+IMAGE_METRICS: tuple[str, ...] = tuple(METRICS["denoising"])
+"""The metrics :func:`image_metrics` computes: those of the image tasks (``wconv.vocabulary``)."""
 
 
 def _nrmse(x: Tensor, y: Tensor) -> Tensor:

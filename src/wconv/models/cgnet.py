@@ -6,11 +6,22 @@ https://github.com/Ascend-Research/CascadedGaze.
 
 The network is :class:`~wconv.models.nafnet.NAFNet` with :class:`CascadedGazeBlock` as encoder
 block; middle and decoder blocks are plain NAF blocks.  Which convs ``kernel_size`` changes (the
-paper's 5×5 study): as in NAFNet, the intro/ending convs and every block's depthwise conv.  The
-global context extractor's cascade keeps its designed kernels (3, 3[, 5]) and strides for every
-``kernel_size`` and is a plain conv for every conv kind: its strided, unpadded depthwise convs
-pool context rather than filter the image, and one study density (one value for 3×3, two for
-5×5) could not be given to the cascade's mixed 3×3/5×5 kernels.
+paper's 5×5 study) is NAFNet's option ``enlarge``: ``"spatial"`` (default) the intro/ending convs
+and every block's depthwise conv (FLOPs k5/k3 ×1.15 ``cgnet``, ×1.02 ``cgnet_sidd``); ``"all"``
+also every block's expansion, projection (the fused (2 + n)·c → c conv after the context
+extractor) and FFN convs, at any kernel size (×2.73 / ×2.76, near DnCNN's ×2.78).  Under both,
+the channel attention's 1×1 conv on the pooled vector and the down/up-sampling convs stay as
+designed, and the global context extractor's cascade keeps its kernels (3, 3[, 5]) and strides
+and is a plain conv for every conv kind: its strided, unpadded depthwise convs pool context
+rather than filter the image, and one study density (one value for 3×3, two for 5×5) could not
+be given to the cascade's mixed 3×3/5×5 kernels.
+
+The paper's timings (``benchmarks/wide_kernels.py``, 2-core CPU, as for NAFNet): its 5×5 CGNet
+takes ×3.6 the 3×3 epoch time (11.02 / 3.04 s), near DnCNN's ×3.9.  Here DnCNN measures ×2.2,
+the ``all`` reading ×2.2 (``cgnet``; the SIDD config at k = 5 is too slow for this CPU) and the
+``spatial`` reading ×1.25 (``cgnet_sidd``; FLOPs ×1.02): the ratio favours ``all``, but ``all``
+makes the 3×3 SIDD net 14× DnCNN's FLOPs (``spatial``: 1.7×), hard to square with the paper's
+3×3 CGNet epoch of 1.25× DnCNN's.  The default stays ``spatial``, as for NAFNet.
 
 The unpadded cascades need a minimum input side (31 px at the level of a 3-step cascade, 7 px for
 a 2-step one); the input is padded at the bottom/right (``pad_mode``: zeros as in the official
@@ -29,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wconv.models.nafnet import ChannelAttention, NAFBlock, NAFNet
+from wconv.models.nafnet import ChannelAttention, NAFBlock, NAFNet, pointwise_kernel
 from wconv.models.registry import register
 from wconv.nn import ConvFactory
 
@@ -80,15 +91,18 @@ class CascadedGazeBlock(NAFBlock):
     """NAF block whose mixer is GELU → :class:`GlobalContextExtractor` → channel attention → 1×1.
 
     ``y = x + β · conv1×1(CA(GCE(GELU(dwconv(conv1×1(LN(x)))))))``, then NAFNet's gated FFN.
+    ``pointwise`` is the side of the expansion, projection (fused → c) and FFN convs, as in
+    :class:`~wconv.models.nafnet.NAFBlock`; the cascade and the channel attention keep theirs.
     """
 
-    def __init__(self, conv: ConvFactory, channels: int, kernel_size: int, steps: int) -> None:
+    def __init__(
+        self, conv: ConvFactory, channels: int, kernel_size: int, steps: int, pointwise: int = 1
+    ) -> None:
         context = GlobalContextExtractor(channels, steps)
         fused = (2 + steps) * channels
-        mixer = nn.Sequential(
-            nn.GELU(), context, ChannelAttention(conv, fused), conv(fused, channels, 1)
-        )
-        super().__init__(conv, channels, kernel_size, mixer=mixer)
+        project = conv(fused, channels, pointwise, padding=pointwise // 2)
+        mixer = nn.Sequential(nn.GELU(), context, ChannelAttention(conv, fused), project)
+        super().__init__(conv, channels, kernel_size, mixer=mixer, pointwise=pointwise)
         self.min_side = context.min_side
 
 
@@ -112,7 +126,9 @@ class CascadedGaze(NAFNet):
         dec_blocks: Sequence[int],
         gce_steps: Sequence[int],
         pad_mode: str = "zeros",
+        enlarge: str = "spatial",
     ) -> None:
+        pointwise = pointwise_kernel(type(self).__name__, enlarge, kernel_size)
         if len(gce_steps) != len(enc_blocks):
             raise ValueError(
                 f"CascadedGaze: gce_steps {list(gce_steps)} needs one entry per encoder level "
@@ -126,7 +142,7 @@ class CascadedGaze(NAFNet):
                 )
 
         def encoder_block(level: int, channels: int) -> nn.Module:
-            return CascadedGazeBlock(conv, channels, kernel_size, gce_steps[level])
+            return CascadedGazeBlock(conv, channels, kernel_size, gce_steps[level], pointwise)
 
         super().__init__(
             conv,
@@ -138,6 +154,7 @@ class CascadedGaze(NAFNet):
             dec_blocks,
             pad_mode,
             encoder_block,
+            enlarge,
         )
 
 
@@ -152,11 +169,12 @@ def cgnet(
     dec_blocks: Sequence[int] = (1, 1, 1, 1),
     gce_steps: Sequence[int] = (3, 3, 2, 2),
     pad_mode: str = "zeros",
+    enlarge: str = "spatial",
 ) -> nn.Module:
     """A small CGNet (width 16, one block per level, cascades [3, 3, 2, 2]) that trains in minutes.
 
     ``kernel_size`` (3 or 5) changes the intro/ending convs and every depthwise conv, not the
-    context cascades.
+    context cascades; with ``enlarge="all"`` also the blocks' expansion, projection and FFN convs.
     """
     return CascadedGaze(
         conv,
@@ -168,15 +186,29 @@ def cgnet(
         tuple(dec_blocks),
         tuple(gce_steps),
         pad_mode,
+        enlarge,
     )
 
 
 @register("restoration")
 def cgnet_sidd(
-    conv: ConvFactory, in_channels: int = 3, kernel_size: int = 3, pad_mode: str = "zeros"
+    conv: ConvFactory,
+    in_channels: int = 3,
+    kernel_size: int = 3,
+    pad_mode: str = "zeros",
+    enlarge: str = "spatial",
 ) -> nn.Module:
     """The published CGNet SIDD config: width 60, enc [2, 2, 4, 6], middle 10, dec [2, 2, 2, 2],
-    cascades [3, 3, 2, 2]."""
+    cascades [3, 3, 2, 2].  ``kernel_size`` and ``enlarge`` as for :func:`cgnet`."""
     return CascadedGaze(
-        conv, in_channels, kernel_size, 60, (2, 2, 4, 6), 10, (2, 2, 2, 2), (3, 3, 2, 2), pad_mode
+        conv,
+        in_channels,
+        kernel_size,
+        60,
+        (2, 2, 4, 6),
+        10,
+        (2, 2, 2, 2),
+        (3, 3, 2, 2),
+        pad_mode,
+        enlarge,
     )

@@ -27,7 +27,7 @@ max-pooling, two convs per level), so that at every depth of the PSNR-vs-paramet
 MultiWienerNet differs from ``unet`` only by its Wiener stage; ``refiner="original"`` uses the
 original's widths (the first ``d + 1`` of them; ``base_width`` is then unused), average pooling
 and three convs per decoder level: 2.12 M parameters at ``d = 3`` (4 PSFs) against ``study``'s
-0.49 M, so it sits further right on the PSNR-vs-parameters plot (the model card shows both).
+0.49 M, so it sits further right on the PSNR-vs-parameters plot.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, get_args
 
 import torch
 from torch import Tensor, nn
@@ -28,7 +28,7 @@ DensitySpec = float | Sequence[float] | Sequence[Sequence[float]] | Tensor
 one ``d`` per spatial axis (anisotropic)."""
 
 ConvKind = Literal["standard", "weighted", "learned"]
-CONV_KINDS: tuple[str, ...] = ("standard", "weighted", "learned")
+CONV_KINDS: tuple[str, ...] = get_args(ConvKind)  # ("standard", "weighted", "learned")
 
 
 def _as_tuple(value: int | Sequence[int], dims: int) -> tuple[int, ...]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from wconv.report.page import PlotFiles, TableFiles, render_index
 from wconv.report.published import Published, load_published
 from wconv.report.render import html_document, relative_url, table_csv, table_html, table_markdown
 from wconv.report.specs import ReportInputs
-from wconv.report.stats import DEFAULT_SELECT_METRIC, ReportOptions
+from wconv.report.stats import ReportOptions
 from wconv.report.status import scan_runs
 from wconv.report.tables import TABLES, Table, build_tables, summarise_tables
 from wconv.vocabulary import METRICS
@@ -63,14 +63,14 @@ def options_from_params(params: Mapping[str, Any] | None) -> ReportOptions:
     ``wilcoxon_min_n`` (int ≥ 1).  Unknown keys or values are a ``ValueError``.
     """
     section = (params or {}).get("report") or {}
+    defaults = ReportOptions()  # the keys and their defaults, written once
+    names = [f.name for f in fields(ReportOptions)]
     if not isinstance(section, Mapping):
-        raise ValueError("params: 'report' must be a mapping (select_metric, wilcoxon_min_n)")
-    unknown = sorted(set(section) - {"select_metric", "wilcoxon_min_n"})
+        raise ValueError(f"params: 'report' must be a mapping ({', '.join(names)})")
+    unknown = sorted(set(section) - set(names))
     if unknown:
-        raise ValueError(
-            f"params: unknown report key(s) {unknown}; valid: select_metric, wilcoxon_min_n"
-        )
-    select = dict(DEFAULT_SELECT_METRIC)
+        raise ValueError(f"params: unknown report key(s) {unknown}; valid: {', '.join(names)}")
+    select = dict(defaults.select_metric)
     for task, metric in (section.get("select_metric") or {}).items():
         if task not in METRICS or metric not in METRICS[task]:
             valid = {t: list(m) for t, m in METRICS.items()}
@@ -78,7 +78,7 @@ def options_from_params(params: Mapping[str, Any] | None) -> ReportOptions:
                 f"params: report.select_metric {task}: {metric!r} is not valid; use {valid}"
             )
         select[task] = metric
-    min_n = section.get("wilcoxon_min_n", 6)
+    min_n = section.get("wilcoxon_min_n", defaults.wilcoxon_min_n)
     if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
         raise ValueError(f"params: report.wilcoxon_min_n must be an integer ≥ 1, got {min_n!r}")
     return ReportOptions(select_metric=select, wilcoxon_min_n=min_n)

@@ -32,6 +32,7 @@ from wconv.report.runs import density_label, density_values, read_confusion
 from wconv.report.specs import CLASSIFICATION, DENOISING, DENSITY, Section, TableSpec
 from wconv.report.stats import ReportOptions
 from wconv.report.tables import DENSITY_SEARCH, TABLE3, TABLE5, TIMING, Table, chosen_density, spec
+from wconv.vocabulary import PAPER_TASKS
 
 STANDARD_COLOR, WEIGHTED_COLOR = "#4c72b0", "#dd8452"
 
@@ -333,7 +334,7 @@ def _density_figure(
 
 def density_plots(records: pd.DataFrame, options: ReportOptions) -> list[Plot]:
     plots = []
-    for task in ("classification", "denoising"):
+    for task in PAPER_TASKS:  # the tasks whose weighted density is chosen on validation
         frame = records[records["task"] == task]
         groups = [
             ((str(model), int(kernel)), group)

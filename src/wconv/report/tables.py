@@ -445,9 +445,9 @@ def classification_table(
         published,
         options or ReportOptions(),
         expected,
-        shown=("accuracy", "f1_macro"),
-        tested=("accuracy", "f1_macro"),
-        published_shown=("accuracy", "f1_macro"),
+        shown=tuple(METRICS["classification"]),
+        tested=tuple(METRICS["classification"]),
+        published_shown=tuple(METRICS["classification"]),
     )
 
 
@@ -465,7 +465,7 @@ def denoising_table(
         published,
         options or ReportOptions(),
         expected,
-        shown=("psnr", "ssim", "nrmse", "fsim", "uiq"),
+        shown=tuple(METRICS["denoising"]),
         tested=("psnr",),
         published_shown=("psnr",),
     )

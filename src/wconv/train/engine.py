@@ -54,11 +54,11 @@ from wconv.train.checkpoint import (
 )
 from wconv.train.checkpoint import previous as previous_checkpoint
 from wconv.train.config import resolve
-from wconv.vocabulary import RunId
+from wconv.vocabulary import FINISHED_STATUSES, SPLITS, RunId
 
 log = logging.getLogger("wconv.train")
 
-STATUS_OK, STATUS_STOPPED, STATUS_DIVERGED = "ok", "stopped_early", "diverged"
+STATUS_OK, STATUS_STOPPED, STATUS_DIVERGED = FINISHED_STATUSES  # "ok", "stopped_early", "diverged"
 HISTORY_FIELDS = [
     "epoch",
     "train_loss",
@@ -159,8 +159,8 @@ def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
     """Build the device-resident batch iterators of the three splits (augmenting train only)."""
     recipe = cfg["recipe"]
     splits = {
-        name: load_split(cfg["data"], Path(cfg["data_root"]), name)
-        for name in ("train", "val", "test")
+        name: load_split(cfg["data"], Path(cfg["data_root"]), name, task=cfg["task"])
+        for name in SPLITS
     }
     train = splits["train"]
     common: dict[str, Any] = {
@@ -180,7 +180,7 @@ def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
         assert isinstance(train, RestorationSplit)
         pairs = {name: (split.degraded, split.clean) for name, split in splits.items()}
         # Cached beside the prepared data: a whole-test-set pass at every run start is wasted.
-        identity = identity_metrics(cfg["data"], cfg["data_root"], splits["test"])
+        identity = identity_metrics(cfg["data"], cfg["data_root"], splits["test"], task=cfg["task"])
         num_classes = None
     loaders = {
         name: DeviceBatches(
@@ -405,7 +405,7 @@ class RunFolder:
             missing = [k for k in METRICS_REQUIRED if k not in metrics]
             if missing:
                 raise ValueError(f"missing {missing}")
-            if metrics["status"] not in (STATUS_OK, STATUS_STOPPED, STATUS_DIVERGED):
+            if metrics["status"] not in FINISHED_STATUSES:
                 raise ValueError(f"unknown status {metrics['status']!r}")
         except (OSError, ValueError, TypeError) as err:
             log.warning(

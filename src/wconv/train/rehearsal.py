@@ -238,7 +238,7 @@ def rehearse_run(
         "params": sum(p.numel() for p in state.model.parameters()),
         "data_load_seconds": data_seconds,
         # What `wconv data prepare` recorded for this data (null if prepared before it did).
-        "prepare": prepare_cost(cfg["data"], cfg["data_root"]),
+        "prepare": prepare_cost(cfg["data"], cfg["data_root"], task=cfg["task"]),
         "train_samples": len(data.train.inputs),
         "batch_size": data.train.batch_size,
         "last_batch": data.train.last_batch,
