@@ -25,7 +25,9 @@ def three_cells(params: dict) -> None:
         learned={"activate": False},
         recipe_variants={"strong": {"activate": False}},
     )
-    demo["denoising"].update(densities={3: [[0.8]]}, kernel_sizes=[3], seeds=[0], conv=["weighted"])
+    demo["denoising"].update(
+        densities={3: [[0.8]]}, models=["dncnn"], kernel_sizes=[3], seeds=[0], conv=["weighted"]
+    )
     demo["coordgate"] = {"activate": False}
 
 

@@ -48,6 +48,7 @@ def tiny_study(params: dict) -> None:
         "denoising": {
             **demo["denoising"],
             "densities": {3: [[0.8]]},
+            "models": ["dncnn"],
             "kernel_sizes": [3],
             "seeds": [0],
             "recipe": {**demo["denoising"]["recipe"], "epochs": 2},

@@ -1,5 +1,6 @@
 # Everything the rules need from params.yaml, computed once: the validated settings of the chosen
 # preset, the grid's run ids, and helpers. Rules stay thin and hold no logic.
+import dataclasses
 import json
 import re
 import socket
@@ -127,8 +128,15 @@ def run_settings(wildcards):
     return settings_of([wildcards.run])
 
 
-def cell_settings(wildcards, output):
-    return settings_of(runs_of(output))
+def cell_settings(seeds):
+    # A function of the wildcards alone: Snakemake records (and reruns on) only params that are
+    # not derived from a job's input or output files, so a params function taking `output` would
+    # never retrain a cell whose settings changed.
+    def settings(wildcards):
+        first = RunId.parse(f"{wildcards.cell}/s{seeds[0]}")
+        return settings_of([str(dataclasses.replace(first, seed=seed)) for seed in seeds])
+
+    return settings
 
 
 def job_settings_file(step, name):

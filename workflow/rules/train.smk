@@ -38,7 +38,7 @@ else:
             wildcard_constraints:
                 cell=cells,
             params:
-                settings=cell_settings,
+                settings=cell_settings(seeds),
             threads: resource("train", "cpus", 2)
             resources:
                 runtime=scaled_runtime("train", 480, runs=len(seeds)),
