@@ -117,7 +117,7 @@ def parse_setting(setting: str) -> dict[str, Any]:
     return {"amp": amp, "channels_last": "cl" in tokens, "compile": compile_mode}
 
 
-def published_seconds(task: str, model: str) -> dict[str, float | None]:
+def published_seconds(task: str, model: str, kernel_size: int = 3) -> dict[str, float | None]:
     """The paper's seconds per epoch (Table 4 / 6) from ``wconv/report/published.yaml``.
 
     Read directly from the data file: importing ``wconv.report`` would pull in pandas and
@@ -126,7 +126,8 @@ def published_seconds(task: str, model: str) -> dict[str, float | None]:
 
     text = (resources.files("wconv") / "report" / "published.yaml").read_text()
     for entry in yaml.safe_load(text).get(task, []):
-        if entry.get("kernel_size") == 3 and model in (entry["model"], *entry.get("aliases", [])):
+        names = (entry["model"], *entry.get("aliases", []))
+        if entry.get("kernel_size") == kernel_size and model in names:
             return {k: entry[k].get("seconds_per_epoch") for k in ("standard", "weighted")}
     return {"standard": None, "weighted": None}
 

@@ -33,14 +33,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
+from engine_speed import published_seconds  # the sibling benchmark: one reader of the data file
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from train_speed import _sync
 
 from wconv.io import write_csv
 from wconv.models import create
@@ -54,20 +54,6 @@ SMALL = {"nafnet_width32": "nafnet", "cgnet_sidd": "cgnet"}
 """The small config measured instead of a published one whose step would exceed ``--limit``."""
 PAPER_MODEL = {"nafnet_width32": "nafnet", "cgnet_sidd": "cgnet"}
 """The published table's model name of a config (its own name where not listed)."""
-
-
-def published_epoch_seconds() -> dict[tuple[str, int], float]:
-    """The paper's standard-conv seconds per epoch by (model, kernel size) (Table 6), read from
-    ``wconv/report/published.yaml`` directly, as ``engine_speed.published_seconds`` does (the
-    report package would import pandas)."""
-    text = (resources.files("wconv") / "report" / "published.yaml").read_text()
-    seconds = {}
-    for entry in yaml.safe_load(text).get("denoising", []):
-        value = entry.get("standard", {}).get("seconds_per_epoch")
-        if value is not None:
-            for name in (entry["model"], *entry.get("aliases", [])):
-                seconds[name, entry["kernel_size"]] = float(value)
-    return seconds
 
 
 def options(reading: str | None, kernel_size: int) -> dict[str, Any]:
@@ -112,11 +98,6 @@ class Variant:
         return (time.perf_counter() - start) / steps
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -134,7 +115,6 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True
     where = device_name(device)
     threads = torch.get_num_threads()
-    paper = published_epoch_seconds()
     dncnn_flops = flops("dncnn", options(None, 3), args.side)
     x = torch.rand(args.batch, 3, args.side, args.side, device=device)
     target = torch.rand_like(x)
@@ -189,12 +169,12 @@ def main() -> None:
             fastest = min(k5.times) / min(k3.times)  # robust to load that hits some rounds only
             f3, f5 = (flops(config, options(reading, k), args.side) for k in KERNELS)
             name = PAPER_MODEL.get(requested, requested)
-            p3, p5 = paper.get((name, 3)), paper.get((name, 5))
+            p3, p5 = (published_seconds("denoising", name, k)["standard"] for k in (3, 5))
             paper_ratio = p5 / p3 if p3 and p5 else None
             # The 5×5 net over the published 3×3 design (the spatial k = 3 net) of the config,
             # and the 3×3 net's FLOPs over DnCNN's beside the paper's epoch-time ratio to DnCNN.
             cross = f5 / (f3 if reading in (None, "spatial") else flops(config, {}, args.side))
-            paper_dncnn = paper.get(("dncnn", 3))
+            paper_dncnn = published_seconds("denoising", "dncnn")["standard"]
             paper_vs_dncnn = p3 / paper_dncnn if p3 and paper_dncnn else None
             label = reading or "all convs"
             print(
