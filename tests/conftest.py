@@ -1,4 +1,5 @@
-"""Shared fixtures: a one-node SLURM cluster (SLURM tests), headless Chromium (browser test)."""
+"""Shared fixtures: a one-node SLURM cluster (SLURM tests), headless Chromium (browser test), a
+C++ compiler (torch.compile on CPU)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 CLUSTER = Path(__file__).resolve().parent / "cluster"
 BROWSER = Path(__file__).resolve().parent / "browser"
+COMPILER = Path(__file__).resolve().parent / "compiler"
 PARTITION = "debug"  # start_slurm.sh's default partition
 
 
@@ -58,4 +60,17 @@ def chromium() -> str:
             f"tests/browser/install_chromium.sh failed (exit {install.returncode}); set "
             f"WCONV_ALLOW_NO_CHROMIUM=1 where Chromium cannot run.\n{install.stderr}"
         )
+    return install.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def cxx_compiler() -> str:
+    """A C++ compiler for torch.compile's CPU backend; tests/compiler/install_cxx.sh installs g++
+    if missing."""
+    install = subprocess.run(
+        [str(COMPILER / "install_cxx.sh")], capture_output=True, text=True, timeout=900
+    )
+    if install.returncode != 0:
+        pytest.fail(f"tests/compiler/install_cxx.sh failed (exit {install.returncode})\n"
+                    f"{install.stderr}")  # fmt: skip
     return install.stdout.strip().splitlines()[-1]

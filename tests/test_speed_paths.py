@@ -163,3 +163,96 @@ def test_compile_mode_reaches_training_and_validation_with_static_batches(tmp_pa
         resolve_run_config({**config, "compute": {"device": "cpu"}}), torch.device("cpu")
     )
     assert eager.train.last_batch == "keep"
+
+
+def _history(folder) -> list[dict[str, float]]:
+    import csv
+
+    with (folder / "history.csv").open() as f:
+        return [{k: float(r[k]) for k in ("train_loss", "val_loss")} for r in csv.DictReader(f)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("conv", ["standard", "weighted", "learned"])
+def test_compiled_training_follows_the_eager_loss_trajectory(conv, cxx_compiler, tmp_path):
+    """A real ``torch.compile`` (inductor, C++ on CPU) training run gives the eager run's losses,
+    epoch by epoch, up to the float reassociation of fused kernels; the learned density ends at
+    the same values. Short batches (the last of each split) go through the compiled module too."""
+    from wconv.train import train_run
+
+    cls = {"dataset": "embedded", "val_fraction": 0.2, "split_seed": 0}
+    prepare(cls, tmp_path / "data", task="classification")
+    config = {
+        "run_id": f"cls/small_cnn/{conv}/k3/s0",
+        "task": "classification",
+        "model": "small_cnn",
+        "model_options": {"width": 4, "input_pool": 2},
+        "conv": conv,
+        "kernel_size": 3,
+        "seed": 0,
+        "data": cls,
+        "data_root": str(tmp_path / "data"),
+        "recipe": {"name": "paper_classification", "epochs": 2, "batch_size": 200, "lr": 0.05},
+        "compute": {"device": "cpu", "threads": 2},
+    }
+    if conv != "standard":
+        config["density"] = [0.8]
+    if conv == "learned":
+        config["density_range"] = [0.5, 1.5]
+    from torch._dynamo.utils import counters
+
+    eager = train_run(config, tmp_path / "eager")
+    counters.clear()
+    fast = train_run({**config, "compute": {**config["compute"], "compile": True}}, tmp_path / "c")
+    assert counters["stats"]["unique_graphs"] >= 2  # really compiled: training and eval graphs
+    assert eager["status"] == fast["status"] == "ok"
+    trajectory, reference = _history(tmp_path / "c"), _history(tmp_path / "eager")
+    assert len(trajectory) == len(reference) == 2
+    for got, want in zip(trajectory, reference, strict=True):
+        assert got == pytest.approx(want, rel=1e-4)
+    assert fast["test"]["accuracy"] == pytest.approx(eager["test"]["accuracy"], abs=0.005)
+    if conv == "learned":
+        got, want = (np.ravel(json.loads(m["learned_density"])) for m in (fast, eager))
+        np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize("conv", ["standard", "weighted", "learned"])
+def test_cuda_graph_training_follows_the_eager_loss_trajectory(conv, tmp_path):
+    """``compute.compile: reduce-overhead`` on a GPU (CUDA graphs replaying the training step and
+    validation) gives the eager run's losses. The batch size divides the train split (1,150 =
+    10 x 115), so dropping the short last batch changes nothing and the runs are comparable."""
+    from torch._dynamo.utils import counters
+
+    from wconv.train import train_run
+
+    cls = {"dataset": "embedded", "val_fraction": 0.2, "split_seed": 0}
+    prepare(cls, tmp_path / "data", task="classification")
+    config = {
+        "run_id": f"cls/small_cnn/{conv}/k3/s0",
+        "task": "classification",
+        "model": "small_cnn",
+        "conv": conv,
+        "kernel_size": 3,
+        "seed": 0,
+        "data": cls,
+        "data_root": str(tmp_path / "data"),
+        "recipe": {"name": "paper_classification", "epochs": 3, "batch_size": 115, "lr": 0.05},
+        "compute": {"device": "cuda", "deterministic": True},
+    }
+    if conv != "standard":
+        config["density"] = [0.8]
+    if conv == "learned":
+        config["density_range"] = [0.5, 1.5]
+    eager = train_run(config, tmp_path / "eager")
+    counters.clear()
+    graphs = {**config, "compute": {**config["compute"], "compile": "reduce-overhead"}}
+    fast = train_run(graphs, tmp_path / "graphs")
+    assert counters["stats"]["unique_graphs"] >= 2
+    assert eager["status"] == fast["status"] == "ok"
+    for got, want in zip(_history(tmp_path / "graphs"), _history(tmp_path / "eager"), strict=True):
+        assert got == pytest.approx(want, rel=1e-3)
+    if conv == "learned":
+        got, want = (np.ravel(json.loads(m["learned_density"])) for m in (fast, eager))
+        np.testing.assert_allclose(got, want, rtol=1e-3)
+        assert all(0.5 - 1e-6 <= d <= 1.5 + 1e-6 for d in got)
