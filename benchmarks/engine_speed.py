@@ -8,25 +8,29 @@ put it, so the engine loads it through ``load_split`` exactly as in a study run)
 * DIV2K as the paper preset cuts it: 720 train images x 32 patches of 64x64 = 23,040 patches,
   256x256 centre crops for val/test, degraded by Gaussian noise sigma = 0.01 (stored float16).
 
-Pixel content is random: the step's cost does not depend on it. For every model, compute
-setting and repeat, the conv kinds (standard / weighted / learned) run one after another
-(interleaved), so machine load hits all kinds alike; each run trains ``--epochs`` epochs and the
-first is warm-up (cuDNN autotuning, compilation), excluded. The epoch time is the engine's own
-``epoch_seconds`` (device-synchronised wall time of the training batches only; validation and
-testing are not timed and run on ``--eval-images`` images to keep the benchmark short). Ratios
-are medians over repeats of the per-repeat ratio kind/standard. ``--max-steps`` trains only that
-many batches per epoch (a quick CPU run); the full-epoch time is then projected linearly and
-marked ``projected``. ``--minimal`` adds, per repeat, the same model and optimizer trained by a
-plain PyTorch loop over the same images (classification models only: index, flip, normalise,
-forward, loss, backward, step; no engine, checkpoints or history) and prints engine/minimal-loop,
-the engine's own overhead. The paper's Table 4/6 seconds per epoch (A100) are printed beside, read
-from ``wconv/report/published.yaml``.
+Pixel content is random: the step's cost does not depend on it. For every model, compute setting
+and repeat, the conv kinds (standard / weighted / learned) run one after another (interleaved, in
+reverse order every other repeat), so machine load hits all kinds alike; each run trains
+``--epochs`` epochs and the first is warm-up (cuDNN autotuning, compilation), excluded. The epoch
+time is the engine's own ``epoch_seconds`` (device-synchronised wall time of the training batches
+only; validation and testing are not timed and run on ``--eval-images`` images to keep the
+benchmark short). Ratios are medians over repeats of the per-repeat ratio kind/standard, with their
+quartiles from 4 repeats on. ``--max-steps`` trains only that many batches per epoch (a quick CPU
+run); the full-epoch time is then projected linearly and marked ``projected``. ``--minimal`` adds,
+per repeat, the same model and optimizer trained by a plain PyTorch loop over the same images
+(classification models only: index, flip, normalise, forward, loss, backward, step; no engine,
+checkpoints or history) and prints engine/minimal-loop, the engine's own overhead. ``--alternate
+K`` measures every ratio more tightly: all kinds (and the minimal loop) are built side by side in
+one process and train K rounds of one epoch each, through the engine's own epoch function (see
+``run_alternating``); ``--repeats 0`` skips the whole runs. The paper's Table 4/6 seconds per epoch
+(A100) are printed beside, read from ``wconv/report/published.yaml``.
 
     python benchmarks/engine_speed.py --models resnet56 --settings fp32 bf16+cl --epochs 3
     python benchmarks/engine_speed.py --models small_cnn resnet56 --max-steps 4 --device cpu
 
 Settings are ``+``-joined tokens: ``fp32`` | ``bf16`` | ``fp16`` (autocast), ``cl``
-(channels_last), ``compile`` (``torch.compile`` as the engine applies it, default mode).
+(channels_last), ``compile`` (``torch.compile`` as the engine applies it, default mode) or
+``graphs`` (``compute.compile: reduce-overhead``: CUDA graphs, the short last batch dropped).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,7 +53,8 @@ from wconv.data import prepared_dir, store
 from wconv.data.restoration import DEGRADED_DTYPE
 from wconv.io import write_csv
 from wconv.models import create
-from wconv.train.engine import device_name, train_run
+from wconv.train import engine
+from wconv.train.engine import _sync, device_name, train_run
 
 KINDS = ("standard", "weighted", "learned")
 TASK_OF = {"resnet56": "classification", "vgg16_bn": "classification",
@@ -132,12 +138,13 @@ def published_seconds(task: str, model: str, kernel_size: int = 3) -> dict[str, 
     return {"standard": None, "weighted": None}
 
 
-def run_once(
-    root: Path, out: Path, model: str, kind: str, compute: dict[str, Any], args: argparse.Namespace
-) -> list[float]:
+def run_config(
+    root: Path, model: str, kind: str, compute: dict[str, Any], args: argparse.Namespace,
+    run_id: str,
+) -> dict[str, Any]:  # fmt: skip
     task = TASK_OF[model]
-    config = {
-        "run_id": out.name,
+    config: dict[str, Any] = {
+        "run_id": run_id,
         "task": task,
         "model": model,
         "conv": kind,
@@ -151,52 +158,133 @@ def run_once(
         config["density"] = DENSITY[kind]
     if kind == "learned":
         config["density_range"] = [0.05, 1.5]
-    train_run(config, out)
+    return config
+
+
+def run_once(
+    root: Path, out: Path, model: str, kind: str, compute: dict[str, Any], args: argparse.Namespace
+) -> list[float]:
+    train_run(run_config(root, model, kind, compute, args, out.name), out)
     with (out / "history.csv").open() as f:
         return [float(r["epoch_seconds"]) for r in csv.DictReader(f) if r["epoch_seconds"]]
+
+
+class MinimalLoop:
+    """A plain PyTorch loop doing the engine's step for the paper recipe (index, flip, normalise,
+    forward, label-smoothed loss, backward, the engine's SGD kernels; no engine, checkpoints or
+    history) over the first ``n_train`` synthetic CIFAR images."""
+
+    def __init__(self, root: Path, model: str, compute: dict[str, Any], device: torch.device,
+                 n_train: int) -> None:  # fmt: skip
+        pool = prepared_dir(CIFAR, root).parent
+        self.images = torch.from_numpy(np.load(pool / "images.npy")[:n_train]).to(device)
+        self.labels = torch.from_numpy(np.load(pool / "labels.npy")[:n_train]).to(device)
+        self.device = device
+        torch.manual_seed(0)
+        net = create(model, num_classes=100).to(device)
+        self.memory_format = (torch.channels_last if compute["channels_last"]
+                              else torch.contiguous_format)  # fmt: skip
+        self.net = net.to(memory_format=self.memory_format)
+        self.forward = torch.compile(net) if compute["compile"] else net
+        kernels = {"fused": True} if device.type == "cuda" else {"foreach": True}  # as the engine
+        self.optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9,
+                                         weight_decay=5e-5, **kernels)  # fmt: skip
+        self.criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+        self.amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(compute["amp"])
+
+    def epoch(self) -> float:
+        """Train one epoch; its device-synchronised seconds."""
+        device, n, batch = self.device, len(self.images), 128
+        order = torch.randperm(n, device=device)
+        _sync(device)
+        started = time.perf_counter()
+        for i in range(0, n, batch):
+            idx = order[i : i + batch]
+            x = self.images[idx].float().div_(255)
+            flip = torch.rand(len(idx), 1, 1, 1, device=device) < 0.5
+            x = torch.where(flip, x.flip(3), x).sub_(0.5).div_(0.29)
+            x = x.contiguous(memory_format=self.memory_format)
+            amp = self.amp
+            with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+                loss = self.criterion(self.forward(x).float(), self.labels[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        _sync(device)
+        return time.perf_counter() - started
 
 
 def run_minimal(
     root: Path, model: str, compute: dict[str, Any], args: argparse.Namespace, n_train: int
 ) -> list[float]:
-    """Seconds per epoch of a plain PyTorch loop doing the engine's step for the paper recipe."""
-    device = torch.device(args.device)
+    """Seconds per epoch of the minimal loop, ``--epochs`` epochs."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    pool = prepared_dir(CIFAR, root).parent
-    images = torch.from_numpy(np.load(pool / "images.npy")[:n_train]).to(device)
-    labels = torch.from_numpy(np.load(pool / "labels.npy")[:n_train]).to(device)
-    torch.manual_seed(0)
-    net = create(model, num_classes=100).to(device)
-    memory_format = torch.channels_last if compute["channels_last"] else torch.contiguous_format
-    net = net.to(memory_format=memory_format)
-    forward = torch.compile(net) if compute["compile"] else net
-    kernels = {"fused": True} if device.type == "cuda" else {"foreach": True}  # as the engine
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-5,
-                                **kernels)  # fmt: skip
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(compute["amp"])
-    batch, seconds = 128, []
-    for _ in range(args.epochs):
-        order = torch.randperm(n_train, device=device)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        started = time.perf_counter()
-        for i in range(0, n_train, batch):
-            idx = order[i : i + batch]
-            x = images[idx].float().div_(255)
-            flip = torch.rand(len(idx), 1, 1, 1, device=device) < 0.5
-            x = torch.where(flip, x.flip(3), x).sub_(0.5).div_(0.29)
-            x = x.contiguous(memory_format=memory_format)
-            with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-                loss = criterion(forward(x).float(), labels[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds.append(time.perf_counter() - started)
+    loop = MinimalLoop(root, model, compute, torch.device(args.device), n_train)
+    return [loop.epoch() for _ in range(args.epochs)]
+
+
+def engine_epochs(
+    root: Path, out: Path, model: str, kind: str, compute: dict[str, Any],
+    args: argparse.Namespace,
+) -> Callable[[], float]:  # fmt: skip
+    """One run's engine state, and a function training one more epoch through the engine's own
+    ``_train_epoch`` (its loader, compiled or eager step, schedule, projection and loss
+    accumulation) and returning its device-synchronised seconds."""
+    cfg = engine.resolve(run_config(root, model, kind, compute, args, out.name))
+    engine._configure(cfg)
+    device = torch.device(args.device)
+    data = engine.load_data(cfg, device)
+    state = engine.TrainState.build(cfg, data, device)
+    run = engine.Run(cfg, engine.RunFolder(out), device, data, engine.StopFlag())
+    step = engine._optimizer_step(run, state, engine.compiled(cfg, state.model))
+    state.model.train()
+    return lambda: float(engine._train_epoch(run, state, step)[1])
+
+
+def run_alternating(
+    root: Path, out: Path, model: str, kinds: list[str], compute: dict[str, Any],
+    args: argparse.Namespace, n_train: int,
+) -> dict[str, list[float]]:  # fmt: skip
+    """``--alternate K``: every kind's engine state (and the minimal loop) built side by side in
+    one process, then K rounds of one epoch each, in reverse order every other round, after one
+    warm-up epoch each. Seconds apart, the kinds of a round share the machine's load, which whole
+    runs a minute apart do not: on a shared CPU the epoch time wanders by ±10 % within a minute."""
+    epoch = {kind: MinimalLoop(root, model, compute, torch.device(args.device), n_train).epoch
+             if kind == "minimal" else engine_epochs(root, out / kind, model, kind, compute, args)
+             for kind in kinds}  # fmt: skip
+    for kind in kinds:
+        epoch[kind]()  # warm-up: allocator, cuDNN autotuning, compilation
+    seconds: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for round_ in range(args.alternate):
+        for kind in kinds if round_ % 2 == 0 else kinds[::-1]:
+            seconds[kind].append(epoch[kind]())
     return seconds
+
+
+def summarise(
+    block: dict[str, Any], method: str, seconds: dict[str, list[float]], scale: float,
+    images: int, paper: dict[str, float | None],
+) -> list[dict[str, Any]]:  # fmt: skip
+    """CSV rows of one model and setting: per kind the median epoch seconds (scaled to a full
+    epoch), images per second, and the median and quartiles of the per-round ratio to standard."""
+    rows = []
+    for kind, values in seconds.items():
+        sec = statistics.median(values) * scale
+        ratio, quartiles = "", ("", "")
+        if "standard" in seconds:
+            ratios = [a / b for a, b in zip(values, seconds["standard"], strict=True)]
+            ratio = round(statistics.median(ratios), 4)
+            if len(ratios) >= 4:  # the spread of the per-round ratios: how sure the median is
+                quartiles = tuple(round(q, 4) for q in statistics.quantiles(ratios, n=4)[::2])
+        published = paper.get(kind)  # the paper has no learned-density timing, nor a minimal loop
+        rows.append({
+            **block, "kind": kind, "method": method, "rounds": len(values),
+            "seconds_per_epoch": round(sec, 4), "images_per_second": round(images / sec, 1),
+            "ratio_vs_standard": ratio, "ratio_q1": quartiles[0], "ratio_q3": quartiles[1],
+            "paper_a100_seconds_per_epoch": "" if published is None else published,
+        })  # fmt: skip
+    return rows
 
 
 def main() -> None:
@@ -213,6 +301,9 @@ def main() -> None:
                         help="val/test size (untimed); default 1000 CIFAR, 16 DIV2K")  # fmt: skip
     parser.add_argument("--minimal", action="store_true",
                         help="also time a plain PyTorch loop (classification models)")  # fmt: skip
+    parser.add_argument("--alternate", type=int, default=0, metavar="K",
+                        help="also time K rounds of one epoch per kind alternating in one "
+                             "process (tighter ratios; see run_alternating)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-root", type=Path, default=None, help="synthetic data cache")
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks/engine_speed.csv"))
@@ -249,10 +340,13 @@ def main() -> None:
         for setting in args.settings:
             compute = parse_setting(setting)
             minimal = ["minimal"] if args.minimal and task == "classification" else []
-            kinds = [*args.kinds, *minimal]
+            # The minimal loop runs next to the standard run it is compared with.
+            kinds = [*minimal, *args.kinds]
             epochs: dict[str, list[list[float]]] = {k: [] for k in kinds}
             for repeat in range(args.repeats):
-                for kind in kinds:  # interleaved: every kind once per repeat
+                # Interleaved: every kind once per repeat, in reverse order every other repeat, so
+                # a machine slowing down or speeding up over minutes hits every kind alike.
+                for kind in kinds if repeat % 2 == 0 else kinds[::-1]:
                     out = Path(scratch.name) / "runs" / f"{model}-{setting}-{kind}-{repeat}"
                     if kind == "minimal":
                         seconds = run_minimal(root, model, compute, args, n_train[task])
@@ -261,43 +355,42 @@ def main() -> None:
                     epochs[kind].append(seconds[1:])  # drop the warm-up epoch
                     timed = " ".join(f"{s:.3f}" for s in seconds)
                     print(f"  {model} {setting} {kind} r{repeat}: {timed} s/epoch", flush=True)
-            per_repeat = {k: [statistics.median(v) for v in runs] for k, runs in epochs.items()}
-            for kind in kinds:
-                sec = statistics.median(per_repeat[kind]) * scale
-                ratio = ""
-                if "standard" in per_repeat:
-                    ratio = statistics.median(
-                        a / b for a, b in zip(per_repeat[kind], per_repeat["standard"], strict=True)
-                    )
-                # the paper has no learned-density timing, nor a minimal loop
-                published = paper.get(kind)
-                rows.append({
-                    "device": name, "model": model, "task": task, "setting": setting,
-                    "kind": kind, "batch_size": batch[task], "steps_timed": steps,
-                    "full_epoch_steps": full_steps, "projected": scale != 1.0,
-                    "epochs_timed": sum(map(len, epochs[kind])), "repeats": args.repeats,
-                    "seconds_per_epoch": round(sec, 4),
-                    "images_per_second": round(full[task] / sec, 1),
-                    "ratio_vs_standard": "" if ratio == "" else round(ratio, 4),
-                    "paper_a100_seconds_per_epoch": "" if published is None else published,
-                })  # fmt: skip
+            block = {"device": name, "model": model, "task": task, "setting": setting,
+                     "batch_size": batch[task], "steps_timed": steps,
+                     "full_epoch_steps": full_steps, "projected": scale != 1.0}  # fmt: skip
+            if args.repeats:
+                per_repeat = {k: [statistics.median(v) for v in runs] for k, runs in epochs.items()}
+                rows += summarise(block, "whole runs", per_repeat, scale, full[task], paper)
+            if args.alternate:
+                out = Path(scratch.name) / "runs" / f"{model}-{setting}-alternating"
+                alternating = run_alternating(root, out, model, kinds, compute, args, n_train[task])
+                for kind, seconds in alternating.items():
+                    timed = " ".join(f"{s:.3f}" for s in seconds)
+                    print(f"  {model} {setting} {kind} alternating: {timed} s/epoch", flush=True)
+                rows += summarise(block, "alternating epochs", alternating, scale, full[task],
+                                  paper)  # fmt: skip
+            write_csv(args.out, rows)  # after every block: a run cut short keeps what it measured
 
-    print(f"\n{'model':<10} {'setting':<16} {'kind':<9} {'s/epoch':>9} {'img/s':>9} "
-          f"{'x std':>7}  paper A100 s/epoch (published, Table 4/6)")  # fmt: skip
+    print(
+        f"\n{'model':<10} {'setting':<14} {'method':<18} {'kind':<9} {'s/epoch':>9} "
+        f"{'img/s':>7}  {'x std [quartiles]':<23} paper A100 s/epoch (published, Table 4/6)"
+    )
     for r in rows:
         mark = "*" if r["projected"] else ""
         ratio = "" if r["ratio_vs_standard"] == "" else f"{r['ratio_vs_standard']:.3f}"
-        print(f"{r['model']:<10} {r['setting']:<16} {r['kind']:<9} "
-              f"{r['seconds_per_epoch']:>8.2f}{mark:1} {r['images_per_second']:>9.0f} {ratio:>7}  "
-              f"{r['paper_a100_seconds_per_epoch']}")  # fmt: skip
+        if r["ratio_q1"]:
+            ratio += f" [{r['ratio_q1']:.3f}, {r['ratio_q3']:.3f}]"
+        print(f"{r['model']:<10} {r['setting']:<14} {r['method']:<18} {r['kind']:<9} "
+              f"{r['seconds_per_epoch']:>8.2f}{mark:1} {r['images_per_second']:>7.0f}  "
+              f"{ratio:<23} {r['paper_a100_seconds_per_epoch']}")  # fmt: skip
     for r in rows:
         if r["kind"] == "minimal" and r["ratio_vs_standard"]:
             engine = 1 / r["ratio_vs_standard"]
-            print(f"engine/minimal-loop {r['model']} {r['setting']}: {engine:.3f} "
-                  "(standard conv, median of repeats)")  # fmt: skip
+            spread = f" [{1 / r['ratio_q3']:.3f}, {1 / r['ratio_q1']:.3f}]" if r["ratio_q1"] else ""
+            print(f"engine/minimal-loop {r['model']} {r['setting']} ({r['method']}): "
+                  f"{engine:.3f}{spread} (standard conv; median [quartiles])")  # fmt: skip
     if any(r["projected"] for r in rows):
         print("* projected to a full epoch from --max-steps batches")
-    write_csv(args.out, rows)
     print(f"wrote {args.out}", file=sys.stderr)
     scratch.cleanup()
 

@@ -104,9 +104,8 @@ def test_density_projection_over_the_prebuilt_list_of_ranged_layers():
 def test_compile_mode_reaches_training_and_validation_with_static_batches(tmp_path, monkeypatch):
     """`compute.compile: reduce-overhead` (CUDA graphs on a GPU): the engine compiles the model
     once in that mode and uses the compiled module for the training step and the per-epoch
-    validation; the short last training batch is dropped so every step has one shape. Inductor
-    itself is exercised by benchmarks/gpu_check.sh on a GPU (on 2 CPU cores it takes minutes),
-    so torch.compile is recorded here, not run."""
+    validation; the short last training batch is dropped so every step has one shape. Recorded
+    here; inductor itself runs in the trajectory tests below, CUDA graphs where CUDA exists."""
     from wconv.settings import resolve_run_config
     from wconv.train import train_run
     from wconv.train.engine import load_data
@@ -256,3 +255,35 @@ def test_cuda_graph_training_follows_the_eager_loss_trajectory(conv, tmp_path):
         got, want = (np.ravel(json.loads(m["learned_density"])) for m in (fast, eager))
         np.testing.assert_allclose(got, want, rtol=1e-3)
         assert all(0.5 - 1e-6 <= d <= 1.5 + 1e-6 for d in got)
+
+
+def test_engine_speed_benchmark_times_every_kind_both_ways(tmp_path):
+    """benchmarks/engine_speed.py end to end on a tiny CPU budget: whole runs and alternating
+    epochs, each with the three kinds and the minimal loop, ratios against standard."""
+    import csv
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_speed.py"
+    out = tmp_path / "speed.csv"
+    args = ["--device", "cpu", "--models", "small_cnn", "--max-steps", "2", "--epochs", "2",
+            "--repeats", "1", "--minimal", "--alternate", "4", "--eval-images", "64",
+            "--threads", "1", "--out", str(out)]  # fmt: skip
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    kinds = ["minimal", "standard", "weighted", "learned"]
+    assert [(r["method"], r["kind"]) for r in rows] == [
+        (method, kind) for method in ("whole runs", "alternating epochs") for kind in kinds
+    ]
+    for r in rows:
+        assert float(r["seconds_per_epoch"]) > 0 and r["projected"] == "True"
+        assert r["steps_timed"] == "2" and r["full_epoch_steps"] == "352"
+    standard = [r for r in rows if r["kind"] == "standard"]
+    assert all(float(r["ratio_vs_standard"]) == 1.0 for r in standard)
+    alternating = [r for r in rows if r["method"] == "alternating epochs"]
+    assert all(r["rounds"] == "4" and r["ratio_q1"] and r["ratio_q3"] for r in alternating)
+    assert "engine/minimal-loop small_cnn fp32 (alternating epochs)" in done.stdout

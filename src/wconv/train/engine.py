@@ -326,15 +326,16 @@ def evaluate(
         out = out.float()
         total += criterion(out, y).double() * x.shape[0]
         count += x.shape[0]
+        # Kept on the device until the split is done: no host sync per batch.
         if num_classes is not None:
-            predictions.append(out.argmax(1).cpu())
-            targets.append(y.cpu())
+            predictions.append(out.argmax(1))
+            targets.append(y)
         elif not full:
             x01, y01 = out.clamp(0, 1), y.float().clamp(0, 1)
-            per_image["psnr"].append(piq.psnr(x01, y01, data_range=1.0, reduction="none").cpu())
+            per_image["psnr"].append(piq.psnr(x01, y01, data_range=1.0, reduction="none"))
         else:
             for name, values in image_metrics(out, y).items():
-                per_image[name].append(values.cpu())
+                per_image[name].append(values)
             kept = sum(t.shape[0] for t in examples["clean"])
             if kept < keep_examples:
                 take = keep_examples - kept
@@ -347,7 +348,7 @@ def evaluate(
         return {**metrics, "accuracy": float(hits)}, None
     if num_classes is not None:
         scores, confusion = classification_metrics(
-            torch.cat(predictions), torch.cat(targets), num_classes
+            torch.cat(predictions).cpu(), torch.cat(targets).cpu(), num_classes
         )
         return {**metrics, **scores}, confusion
     metrics.update({name: float(torch.cat(v).mean()) for name, v in per_image.items() if v})
