@@ -137,6 +137,25 @@ def test_random_crop_is_a_shift_with_zero_padding():
     assert len(offsets) > 10  # offsets really vary over the (2p+1)^2 positions
 
 
+@pytest.mark.parametrize("pad", [0, 3])
+def test_crop_and_flip_equal_flipping_then_cropping_the_padded_image(pad):
+    """Every sample is its own image, mirrored where its flip says so, zero-padded and cut at its
+    drawn offset: the batched gathers give exactly the per-sample definition."""
+    images = _images(40)
+    kw = {"shuffle": True, "seed": 9, "device": "cpu", "flip": True, "crop_padding": pad}
+    batches = DeviceBatches(images, torch.zeros(40, dtype=torch.long), 16, **kw)
+    batches.set_epoch(3)
+    draws = batches.draws()
+    x = torch.cat([xb for xb, _ in batches])
+    for row, (i, flip, (top, left)) in enumerate(
+        zip(draws.order, draws.flips, draws.offsets, strict=True)
+    ):
+        image = images[i].flip(2) if flip else images[i]
+        padded = F.pad(image.float() / 255, (pad, pad, pad, pad))
+        assert torch.equal(x[row], padded[:, top : top + H, left : left + W])
+    assert draws.flips.any() and not draws.flips.all()
+
+
 def test_normalisation_and_channels_last():
     images = _images()
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
