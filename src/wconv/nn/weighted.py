@@ -97,8 +97,14 @@ def density_matrix(per_axis: Sequence[Tensor]) -> Tensor:
     """Φ = a_1 ⊗ … ⊗ a_n with a_i = [d_i, 1, flip(d_i)] (outer product over the spatial axes)."""
     dims = len(per_axis)
     phi: Tensor | None = None
+    previous: Tensor | None = None
     for axis, d in enumerate(per_axis):
-        a = torch.cat([d, d.new_ones(1), d.flip(0)])
+        # An isotropic density hands every axis the same d: its a is built once, and a single
+        # ring (3-wide axis) needs no flip. Each op saved is a GPU launch per conv and step for a
+        # learned density (benchmarks/ops_per_step.py).
+        if d is not previous:
+            a = torch.cat([d, d.new_ones(1), d.flip(0) if d.numel() > 1 else d])
+            previous = d
         shape = [1] * dims
         shape[axis] = a.numel()
         phi = a.view(shape) if phi is None else phi * a.view(shape)
