@@ -181,11 +181,12 @@ class MinimalLoop:
         self.labels = torch.from_numpy(np.load(pool / "labels.npy")[:n_train]).to(device)
         self.device = device
         torch.manual_seed(0)
-        net = create(model, num_classes=100).to(device)
         self.memory_format = (torch.channels_last if compute["channels_last"]
                               else torch.contiguous_format)  # fmt: skip
-        self.net = net.to(memory_format=self.memory_format)
-        self.forward = torch.compile(net) if compute["compile"] else net
+        net = create(model, num_classes=100).to(device, memory_format=self.memory_format)
+        mode = compute["compile"]  # False, True (default mode) or a torch.compile mode
+        self.forward = (torch.compile(net, mode=mode if isinstance(mode, str) else None)
+                        if mode else net)  # fmt: skip
         kernels = {"fused": True} if device.type == "cuda" else {"foreach": True}  # as the engine
         self.optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9,
                                          weight_decay=5e-5, **kernels)  # fmt: skip

@@ -177,6 +177,8 @@ def test_compiled_training_follows_the_eager_loss_trajectory(conv, cxx_compiler,
     """A real ``torch.compile`` (inductor, C++ on CPU) training run gives the eager run's losses,
     epoch by epoch, up to the float reassociation of fused kernels; the learned density ends at
     the same values. Short batches (the last of each split) go through the compiled module too."""
+    from torch._dynamo.utils import counters
+
     from wconv.train import train_run
 
     cls = {"dataset": "embedded", "val_fraction": 0.2, "split_seed": 0}
@@ -198,9 +200,8 @@ def test_compiled_training_follows_the_eager_loss_trajectory(conv, cxx_compiler,
         config["density"] = [0.8]
     if conv == "learned":
         config["density_range"] = [0.5, 1.5]
-    from torch._dynamo.utils import counters
-
     eager = train_run(config, tmp_path / "eager")
+    torch._dynamo.reset()  # a fresh compile per test, never dynamo's recompile limit
     counters.clear()
     fast = train_run({**config, "compute": {**config["compute"], "compile": True}}, tmp_path / "c")
     assert counters["stats"]["unique_graphs"] >= 2  # really compiled: training and eval graphs
@@ -244,6 +245,7 @@ def test_cuda_graph_training_follows_the_eager_loss_trajectory(conv, tmp_path):
     if conv == "learned":
         config["density_range"] = [0.5, 1.5]
     eager = train_run(config, tmp_path / "eager")
+    torch._dynamo.reset()
     counters.clear()
     graphs = {**config, "compute": {**config["compute"], "compile": "reduce-overhead"}}
     fast = train_run(graphs, tmp_path / "graphs")
