@@ -263,6 +263,14 @@ def run_alternating(
     return seconds
 
 
+def whole_runs(epochs: dict[str, list[list[float]]]) -> dict[str, list[float]]:
+    """Per kind, the median timed epoch of each finished run, over the repeats every kind that has
+    run has finished (all of them once the block is complete)."""
+    done = {kind: runs for kind, runs in epochs.items() if runs}
+    repeats = min((len(runs) for runs in done.values()), default=0)
+    return {kind: [statistics.median(v) for v in runs[:repeats]] for kind, runs in done.items()}
+
+
 def summarise(
     block: dict[str, Any], method: str, seconds: dict[str, list[float]], scale: float,
     images: int, paper: dict[str, float | None],
@@ -317,7 +325,8 @@ def main() -> None:
     device = torch.device(args.device)
     name = device_name(device)
     scratch = tempfile.TemporaryDirectory(prefix="engine_speed_")
-    root = args.data_root or Path(scratch.name) / "data"
+    # The data's train size follows --max-steps, so each value gets its own synthetic data.
+    root = (args.data_root or Path(scratch.name) / "data") / f"max-steps-{args.max_steps or 'all'}"
     batch = {"classification": 128, "denoising": 16}
     full = {"classification": CIFAR_TRAIN, "denoising": DIV2K_TRAIN}
     n_train = {t: full[t] if args.max_steps is None else min(full[t], args.max_steps * batch[t])
@@ -344,6 +353,9 @@ def main() -> None:
             # The minimal loop runs next to the standard run it is compared with.
             kinds = [*minimal, *args.kinds]
             epochs: dict[str, list[list[float]]] = {k: [] for k in kinds}
+            block = {"device": name, "model": model, "task": task, "setting": setting,
+                     "batch_size": batch[task], "steps_timed": steps,
+                     "full_epoch_steps": full_steps, "projected": scale != 1.0}  # fmt: skip
             for repeat in range(args.repeats):
                 # Interleaved: every kind once per repeat, in reverse order every other repeat, so
                 # a machine slowing down or speeding up over minutes hits every kind alike.
@@ -356,12 +368,12 @@ def main() -> None:
                     epochs[kind].append(seconds[1:])  # drop the warm-up epoch
                     timed = " ".join(f"{s:.3f}" for s in seconds)
                     print(f"  {model} {setting} {kind} r{repeat}: {timed} s/epoch", flush=True)
-            block = {"device": name, "model": model, "task": task, "setting": setting,
-                     "batch_size": batch[task], "steps_timed": steps,
-                     "full_epoch_steps": full_steps, "projected": scale != 1.0}  # fmt: skip
+                    # A GPU check runs under a time limit: a cut keeps every finished run.
+                    partial = summarise(block, "whole runs", whole_runs(epochs), scale,
+                                        full[task], paper)  # fmt: skip
+                    write_csv(args.out, rows + partial)
             if args.repeats:
-                per_repeat = {k: [statistics.median(v) for v in runs] for k, runs in epochs.items()}
-                rows += summarise(block, "whole runs", per_repeat, scale, full[task], paper)
+                rows += summarise(block, "whole runs", whole_runs(epochs), scale, full[task], paper)
             if args.alternate:
                 out = Path(scratch.name) / "runs" / f"{model}-{setting}-alternating"
                 alternating = run_alternating(root, out, model, kinds, compute, args, n_train[task])

@@ -101,7 +101,9 @@ def test_density_projection_over_the_prebuilt_list_of_ranged_layers():
     assert ranged_layers(fixed) == []  # fixed densities have no range: nothing to clamp per step
 
 
-def test_compile_mode_reaches_training_and_validation_with_static_batches(tmp_path, monkeypatch):
+def test_compile_mode_reaches_training_and_validation_with_static_batches(
+    tmp_path, monkeypatch, cxx_compiler
+):
     """`compute.compile: reduce-overhead` (CUDA graphs on a GPU): the engine compiles the model
     once in that mode and uses the compiled module for the training step and the per-epoch
     validation; the short last training batch is dropped so every step has one shape. Recorded
@@ -162,6 +164,30 @@ def test_compile_mode_reaches_training_and_validation_with_static_batches(tmp_pa
         resolve_run_config({**config, "compute": {"device": "cpu"}}), torch.device("cpu")
     )
     assert eager.train.last_batch == "keep"
+
+
+def test_compile_on_a_cpu_without_a_cxx_compiler_fails_before_training(tmp_path, monkeypatch):
+    """The paper settings compile (CUDA graphs on a GPU); on a CPU torch.compile builds C++, so a
+    machine without a compiler gets the fix in one line, and no run folder, not an inductor
+    traceback at the first step."""
+    from wconv.errors import UserError
+    from wconv.train import train_run
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("CXX", raising=False)
+    config = {
+        "run_id": "cls/small_cnn/standard/k3/s0", "task": "classification", "model": "small_cnn",
+        "conv": "standard", "seed": 0,
+        "data": {"dataset": "embedded", "val_fraction": 0.2, "split_seed": 0},
+        "data_root": str(tmp_path / "data"), "recipe": {"name": "paper_classification"},
+        "compute": {"device": "cpu", "compile": "reduce-overhead"},
+    }  # fmt: skip
+    with pytest.raises(UserError, match=r"no C\+\+ compiler .* compute.compile: false"):
+        train_run(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    eager = {**config, "compute": {"device": "cpu", "compile": False}}
+    with pytest.raises(FileNotFoundError, match="not prepared"):  # eager: past it, to the data
+        train_run(eager, tmp_path / "run")
 
 
 def _history(folder) -> list[dict[str, float]]:
@@ -289,3 +315,24 @@ def test_engine_speed_benchmark_times_every_kind_both_ways(tmp_path):
     alternating = [r for r in rows if r["method"] == "alternating epochs"]
     assert all(r["rounds"] == "4" and r["ratio_q1"] and r["ratio_q3"] for r in alternating)
     assert "engine/minimal-loop small_cnn fp32 (alternating epochs)" in done.stdout
+
+
+def test_engine_speed_summarises_the_finished_runs_of_a_block_cut_short():
+    """A GPU check runs each part under a time limit; the benchmark writes its CSV after every
+    run, over the repeats that every kind that has run has finished."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_speed.py"
+    spec = importlib.util.spec_from_file_location("engine_speed", path)
+    assert spec is not None and spec.loader is not None
+    engine_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(engine_speed)
+    whole_runs = engine_speed.whole_runs
+    # cut during the first repeat's learned run: standard and weighted are kept
+    assert whole_runs({"standard": [[2.0, 4.0]], "weighted": [[3.0]], "learned": []}) == {
+        "standard": [3.0], "weighted": [3.0]}  # fmt: skip
+    # cut during the second repeat: only the first, which every kind finished
+    cut = {"standard": [[1.0], [5.0]], "weighted": [[2.0], [6.0]], "learned": [[3.0]]}
+    assert whole_runs(cut) == {"standard": [1.0], "weighted": [2.0], "learned": [3.0]}
+    assert whole_runs({"standard": []}) == {}

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -147,6 +148,21 @@ def compile_mode(cfg: dict[str, Any]) -> str | None:
     if mode is False:
         return None
     return "default" if mode is True else str(mode)
+
+
+def require_compiler(cfg: dict[str, Any], device: torch.device) -> None:
+    """Fail before training, with the fix, where ``torch.compile`` would need a C++ compiler (its
+    CPU backend builds C++) and none is found, instead of an inductor traceback at the first step.
+    """
+    if compile_mode(cfg) is None or device.type != "cpu":
+        return
+    if not any(shutil.which(name) for name in (os.environ.get("CXX"), "g++", "c++", "clang++")
+               if name):  # fmt: skip
+        raise UserError(
+            f"compute.compile is {cfg['compute']['compile']!r} on a CPU, where torch.compile"
+            " builds C++, but no C++ compiler (g++) is on PATH; install one"
+            " (tests/compiler/install_cxx.sh) or set compute.compile: false"
+        )
 
 
 def compiled(cfg: dict[str, Any], model: nn.Module) -> nn.Module:
@@ -502,6 +518,7 @@ def train_run(
         return finished
     _configure(cfg)
     device = pick_device(cfg["compute"]["device"])
+    require_compiler(cfg, device)
     data = load_data(cfg, device)  # missing data fails here, before anything is written
     try:
         folder.out.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,7 @@ from wconv.train.engine import (
     evaluate,
     load_data,
     pick_device,
+    require_compiler,
     settings_digest,
 )
 
@@ -188,6 +189,7 @@ def rehearse_run(
     run_id = str(cfg.get("run_id", out))
     _configure(cfg)
     device = pick_device(cfg["compute"]["device"])
+    require_compiler(cfg, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
