@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from wconv.train.engine import CUDA_GRAPH_MODES
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import engine_speed  # the benchmark's data writer and engine-epoch builder
 
@@ -54,7 +56,7 @@ def main() -> None:
             seconds = epoch()
         wall = time.perf_counter() - started
     # CUDA graphs replay one shape: the short last batch is dropped (docs/performance.md).
-    graphs = compute["compile"] in ("reduce-overhead", "max-autotune")
+    graphs = compute["compile"] in CUDA_GRAPH_MODES
     steps = args.max_images // 128 if graphs else -(-args.max_images // 128)
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6
