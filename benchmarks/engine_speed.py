@@ -30,7 +30,9 @@ one process and train K rounds of one epoch each, through the engine's own epoch
 
 Settings are ``+``-joined tokens: ``fp32`` | ``bf16`` | ``fp16`` (autocast), ``cl``
 (channels_last), ``compile`` (``torch.compile`` as the engine applies it, default mode) or
-``graphs`` (``compute.compile: reduce-overhead``: CUDA graphs, the short last batch dropped).
+``graphs`` (``compute.compile: reduce-overhead``: CUDA graphs of the model, the short last batch
+dropped), ``stepgraph`` (``compute.cuda_graph``: the whole training step replayed as one CUDA
+graph, the short last batch dropped; with ``compile``, of inductor's kernels).
 """
 
 from __future__ import annotations
@@ -114,13 +116,17 @@ def write_div2k(root: Path, n_train: int, n_eval: int) -> None:
 
 def parse_setting(setting: str) -> dict[str, Any]:
     tokens = set(setting.split("+"))
-    # compile: torch.compile's default mode; graphs: reduce-overhead (CUDA graphs, static batches)
-    unknown = tokens - {"fp32", "bf16", "fp16", "cl", "compile", "graphs"}
-    if unknown or len(tokens & {"fp32", "bf16", "fp16"}) > 1 or {"compile", "graphs"} <= tokens:
-        raise SystemExit(f"bad setting {setting!r}: tokens are fp32|bf16|fp16, cl, compile|graphs")
+    # compile: torch.compile's default mode; graphs: reduce-overhead (CUDA graphs of the model,
+    # static batches); stepgraph: compute.cuda_graph (the whole step one CUDA graph)
+    unknown = tokens - {"fp32", "bf16", "fp16", "cl", "compile", "graphs", "stepgraph"}
+    if (unknown or len(tokens & {"fp32", "bf16", "fp16"}) > 1 or {"compile", "graphs"} <= tokens
+            or {"graphs", "stepgraph"} <= tokens):  # fmt: skip
+        raise SystemExit(f"bad setting {setting!r}: tokens are fp32|bf16|fp16, cl, "
+                         "compile|graphs, stepgraph (not with graphs)")  # fmt: skip
     amp = "bf16" if "bf16" in tokens else "fp16" if "fp16" in tokens else "none"
     compile_mode: bool | str = "reduce-overhead" if "graphs" in tokens else "compile" in tokens
-    return {"amp": amp, "channels_last": "cl" in tokens, "compile": compile_mode}
+    return {"amp": amp, "channels_last": "cl" in tokens, "compile": compile_mode,
+            "cuda_graph": "stepgraph" in tokens}  # fmt: skip
 
 
 def published_seconds(task: str, model: str, kernel_size: int = 3) -> dict[str, float | None]:

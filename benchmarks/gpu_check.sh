@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# One prepared GPU check (issue 17): the real engine's seconds per epoch, standard vs weighted vs
-# learned, within 6 minutes on one H100/H200-class GPU, then the CUDA-graph tests (2 minutes at
-# most; the whole check took 416 s on an H200):
-#   1. ResNet-56 compiled with CUDA graphs (bf16 + channels_last + compute.compile:
-#      reduce-overhead), CIFAR-100 shaped (45,000 train images), full epochs: the issue's
-#      <= 1.5 s/epoch target. 1,024 val images: whole batches, so validation records one graph;
-#   2. ResNet-56 and VGG-16-BN eager, fp32 and bf16 + channels_last (the paper's setting), 100 of
-#      the 352 batches per epoch, the full epoch projected (marked in the CSV);
-#   3. NAFNet (DIV2K paper-preset patches), bf16 + channels_last, 100 of its 1,440 batches per
-#      epoch, projected;
-#   4. the CUDA-graph trajectory tests (tests/test_speed_paths.py), which are skipped without CUDA.
-# The most important part runs first; each has its own time limit, and engine_speed.py writes its
-# CSV after every run, so a part cut short keeps what it measured.
+# One prepared GPU check (issue 17) of the whole-step CUDA graph (compute.cuda_graph), in one
+# device call of under 10 minutes on one H100/H200-class GPU. Most important first; each part has
+# its own time limit, so a part cut short costs only itself:
+#   1. ResNet-56, CIFAR-100 shaped (45,000 train images), bf16 + channels_last + compile (default
+#      mode) + cuda_graph: whole epochs of the engine's own epoch function, standard / weighted /
+#      learned alternating in one process after a warm-up epoch each (compilation, the step's
+#      eager warm-up and recording): the <= 1.5 s/epoch target and the ratios;
+#   2. the GPU tests of the CUDA-graph paths (tests/test_speed_paths.py: reduce-overhead and the
+#      whole-step graph against eager, SGD and Adam; skipped without CUDA);
+#   3. NAFNet, DIV2K paper-preset patches, the same setting, 300 of its 1,440 batches per epoch
+#      (projected): the <= 5 s/epoch target;
+#   4. VGG-16-BN, bf16 + channels_last + cuda_graph without compile (no compile time to pay).
+# Measured before (results/benchmarks/*_h200*): the eager and reduce-overhead epochs (the first
+# version of this script, 416 s), and the bare whole-step loop benchmarks/step_graph_loop.py.
 #
 #     bash benchmarks/gpu_check.sh OUT_DIR      # writes OUT_DIR/engine_speed_*.csv and logs
 #
@@ -31,13 +32,13 @@ part() {  # part SECONDS NAME ARGS...: one engine_speed.py call under its own ti
     local limit=$1 name=$2
     shift 2
     timeout "$limit" "$py" "$here/engine_speed.py" --device cuda --data-root "$data" \
-        --out "$out/engine_speed_$name.csv" "$@" 2>&1 | tee -a "$out/gpu_check.log" || status=1
+        --out "$out/engine_speed_$name.csv" --repeats 0 "$@" 2>&1 | tee -a "$out/gpu_check.log" \
+        || status=1
 }
-# Epoch 1 pays for compilation and graph recording (warm-up, not timed).
-part 220 graphs --models resnet56 --settings bf16+cl+graphs --epochs 3 --eval-images 1024
-part 80 classification --models resnet56 vgg16_bn --settings fp32 bf16+cl --epochs 2 \
-    --max-steps 100 --eval-images 1024
-part 60 denoising --models nafnet --settings bf16+cl --epochs 2 --max-steps 100 --eval-images 8
-timeout 120 "$py" -m pytest -q -p no:cacheprovider "$here/../tests/test_speed_paths.py" \
-    -k cuda_graph 2>&1 | tee "$out/pytest_cuda_graphs.log" || status=1
+part 230 stepgraph_resnet56 --models resnet56 --settings bf16+cl+compile+stepgraph --alternate 3
+timeout 150 "$py" -m pytest -q -p no:cacheprovider "$here/../tests/test_speed_paths.py" \
+    -k "cuda_graph or whole_step" 2>&1 | tee "$out/pytest_cuda_graphs.log" || status=1
+part 150 stepgraph_nafnet --models nafnet --settings bf16+cl+compile+stepgraph --alternate 2 \
+    --max-steps 300 --eval-images 8
+part 50 stepgraph_vgg16_bn --models vgg16_bn --settings bf16+cl+stepgraph --alternate 3
 exit $status

@@ -7,7 +7,7 @@ launches set the pace, not the kernels), kernels per training step, and the oper
 kernels that take the most device time. Data: ``engine_speed.py``'s synthetic CIFAR-100 of the
 paper's size (45,000 train images).
 
-    python benchmarks/profile_epoch.py --setting bf16+cl+graphs --kind standard
+    python benchmarks/profile_epoch.py --setting bf16+cl+compile+stepgraph --kind standard
     python benchmarks/profile_epoch.py --device cpu --max-images 512    # a quick check here
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from wconv.train.engine import CUDA_GRAPH_MODES
+from wconv.train.engine import static_batches
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import engine_speed  # the benchmark's data writer and engine-epoch builder
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--model", default="resnet56", choices=["resnet56", "vgg16_bn"])
     parser.add_argument("--kind", default="standard", choices=engine_speed.KINDS)
-    parser.add_argument("--setting", default="bf16+cl+graphs")
+    parser.add_argument("--setting", default="bf16+cl+compile+stepgraph")
     parser.add_argument("--max-images", type=int, default=engine_speed.CIFAR_TRAIN,
                         help="train images (default: the paper's 45,000)")  # fmt: skip
     parser.add_argument("--rows", type=int, default=20)
@@ -56,8 +56,8 @@ def main() -> None:
             seconds = epoch()
         wall = time.perf_counter() - started
     # CUDA graphs replay one shape: the short last batch is dropped (docs/performance.md).
-    graphs = compute["compile"] in CUDA_GRAPH_MODES
-    steps = args.max_images // 128 if graphs else -(-args.max_images // 128)
+    static = static_batches({"compute": compute})
+    steps = args.max_images // 128 if static else -(-args.max_images // 128)
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6
     name = engine_speed.device_name(torch.device(args.device))

@@ -5,10 +5,12 @@ degraded images (loaded back as float32, within float16 rounding of the float32 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import wconv.metrics.identity as identity
 from wconv.data import load_split, prepare, prepared_dir
@@ -283,6 +285,178 @@ def test_cuda_graph_training_follows_the_eager_loss_trajectory(conv, tmp_path):
         got, want = (np.ravel(json.loads(m["learned_density"])) for m in (fast, eager))
         np.testing.assert_allclose(got, want, rtol=1e-3)
         assert all(0.5 - 1e-6 <= d <= 1.5 + 1e-6 for d in got)
+
+
+def _cls_config(tmp_path, conv: str, **compute) -> dict:
+    """small_cnn on the embedded classification data, prepared under ``tmp_path / "data"``; the
+    batch size divides the train split (1,150 = 10 x 115), so static batches drop nothing."""
+    cls = {"dataset": "embedded", "val_fraction": 0.2, "split_seed": 0}
+    prepare(cls, tmp_path / "data", task="classification")
+    config = {
+        "run_id": f"cls/small_cnn/{conv}/k3/s0", "task": "classification", "model": "small_cnn",
+        "conv": conv, "kernel_size": 3, "seed": 0, "data": cls,
+        "data_root": str(tmp_path / "data"),
+        "recipe": {"name": "paper_classification", "epochs": 3, "batch_size": 115, "lr": 0.05},
+        "compute": compute,
+    }  # fmt: skip
+    if conv != "standard":
+        config["density"] = [0.8]
+    if conv == "learned":
+        config["density_range"] = [0.5, 1.5]
+    return config
+
+
+@pytest.mark.parametrize("mode", ["reduce-overhead", "max-autotune"])
+def test_the_whole_step_graph_refuses_compile_modes_that_record_their_own(mode, tmp_path):
+    """``compute.cuda_graph`` records the step itself; torch.compile's CUDA-graph modes would
+    record graphs inside that recording. Both the run config and params.yaml say so in one line,
+    before any job starts."""
+    from wconv.errors import UserError
+    from wconv.settings import resolve_run_config
+    from wconv.study import load_params, resolve_params
+
+    config = _cls_config(tmp_path, "standard", device="cpu", compile=mode, cuda_graph=True)
+    expected = (rf"compute.compile must be false, true or default while compute.cuda_graph is "
+                rf"true .* got '{mode}'")  # fmt: skip
+    with pytest.raises(UserError, match=expected):
+        resolve_run_config(config)
+    resolve_run_config({**config, "compute": {"compile": True, "cuda_graph": True}})
+    resolve_run_config({**config, "compute": {"compile": mode, "cuda_graph": False}})
+    # The paper preset compiles with reduce-overhead: switching the whole-step graph on by an
+    # override alone is refused, with the compile override too it is taken.
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    paper = load_params("params.yaml", "paper")["compute"]
+    assert paper["compile"] == "reduce-overhead" and paper["cuda_graph"] is False
+    with pytest.raises(UserError, match=r"^params: " + expected.replace(mode, "reduce-overhead")):
+        resolve_params(raw, "paper", {"compute": {"cuda_graph": True}})
+    both = resolve_params(raw, "paper", {"compute": {"cuda_graph": True, "compile": True}})
+    assert both["compute"]["cuda_graph"] is True
+
+
+def test_a_whole_step_graph_run_on_a_cpu_trains_its_step_eagerly_on_static_batches(tmp_path):
+    """Off a GPU ``compute.cuda_graph`` records nothing (there is no CUDA graph): the step runs
+    eagerly, on the same static batches a GPU run gets (the short last one dropped), with plain
+    float learning rates in its history and checkpoint."""
+    from wconv.settings import resolve_run_config
+    from wconv.train import train_run
+    from wconv.train.engine import captures_step, load_data
+
+    config = _cls_config(tmp_path, "learned", device="cpu", threads=1, cuda_graph=True)
+    config["recipe"] = {**config["recipe"], "epochs": 2, "batch_size": 100}
+    cfg = resolve_run_config(config)
+    assert not captures_step(cfg, torch.device("cpu"))
+    data = load_data(cfg, torch.device("cpu"))
+    assert data.train.last_batch == "drop" and len(data.train.inputs) % 100
+    assert train_run(config, tmp_path / "run")["status"] == "ok"
+    lrs = _lrs(tmp_path / "run")  # floats, and the cosine schedule's
+    assert lrs == pytest.approx([0.025, 0.0])  # half-way and the end of a cosine from 0.05
+
+
+def test_device_learning_rates_are_saved_as_floats_and_refilled_in_place(tmp_path):
+    """A run whose step is a CUDA graph keeps each group's learning rate in a device tensor that
+    the recorded update reads. Its checkpoint holds plain floats (the same format as any run's),
+    and a resume refills the live tensors instead of replacing them; a run without a graph loads
+    the same checkpoint as floats. Checked on the CPU with SGD (a CPU tensor lr works there)."""
+    from wconv.settings import resolve_run_config
+    from wconv.train.engine import (
+        TrainState,
+        build_optimizer,
+        build_schedule,
+        load_data,
+    )
+
+    cfg = resolve_run_config(_cls_config(tmp_path, "learned", device="cpu", threads=1))
+    data = load_data(cfg, torch.device("cpu"))
+
+    def state(capturable: bool) -> TrainState:
+        built = TrainState.build(cfg, data, torch.device("cpu"))
+        built.optimizer = build_optimizer(built.model, cfg["recipe"], capturable=capturable)
+        built.schedule = build_schedule(built.optimizer, cfg["recipe"], 50)
+        return built
+
+    trained = state(capturable=True)
+    assert all(isinstance(g["lr"], torch.Tensor) for g in trained.optimizer.param_groups)
+    x, y = next(iter(data.train))
+    for _ in range(3):
+        trained.optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(trained.model(x), y).backward()
+        trained.optimizer.step()
+        trained.schedule.step()
+    saved = trained.state_dict()
+    lrs = [g["lr"] for g in saved["optimizer"]["param_groups"]]
+    assert all(type(lr) is float for lr in lrs) and lrs[0] < cfg["recipe"]["lr"]  # cosine moved
+    assert all(
+        type(v) is float for v in saved["schedule"]["base_lrs"] + saved["schedule"]["_last_lr"]
+    )
+    resumed = state(capturable=True)
+    live = [g["lr"] for g in resumed.optimizer.param_groups]
+    resumed.load_state_dict(saved)
+    for group, tensor, lr in zip(resumed.optimizer.param_groups, live, lrs, strict=True):
+        assert group["lr"] is tensor and float(tensor) == pytest.approx(lr)
+    # Saved by another kind of session (e.g. a GPU run's fused kernels): the loading session
+    # keeps its own kernels and takes the run's values.
+    for group in saved["optimizer"]["param_groups"]:
+        group.update(foreach=False, fused=True)
+    plain = state(capturable=False)
+    plain.load_state_dict(saved)
+    assert [g["lr"] for g in plain.optimizer.param_groups] == pytest.approx(lrs)
+    assert all(g["foreach"] and not g["fused"] for g in plain.optimizer.param_groups)
+    assert torch.equal(plain.optimizer.state_dict()["state"][0]["momentum_buffer"],
+                       trained.optimizer.state_dict()["state"][0]["momentum_buffer"])  # fmt: skip
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize(
+    ("conv", "compile_"), [("standard", False), ("weighted", False), ("learned", False),
+                           ("learned", True)]
+)  # fmt: skip
+def test_whole_step_cuda_graph_follows_the_eager_loss_trajectory(conv, compile_, tmp_path):
+    """``compute.cuda_graph`` on a GPU (the step recorded after its eager warm-up steps and
+    replayed for the rest of the run, learning rates read from device tensors) gives the eager
+    run's losses, learned densities and schedule; with ``compile``, of inductor's kernels."""
+    from wconv.train import train_run
+
+    config = _cls_config(tmp_path, conv, device="cuda", deterministic=True)
+    eager = train_run(config, tmp_path / "eager")
+    torch._dynamo.reset()
+    graphed = {**config, "compute": {**config["compute"], "cuda_graph": True, "compile": compile_}}
+    fast = train_run(graphed, tmp_path / "graphed")
+    assert eager["status"] == fast["status"] == "ok"
+    for got, want in zip(_history(tmp_path / "graphed"), _history(tmp_path / "eager"), strict=True):
+        assert got == pytest.approx(want, rel=1e-3)
+    assert _lrs(tmp_path / "graphed") == pytest.approx(_lrs(tmp_path / "eager"))
+    if conv == "learned":
+        got, want = (np.ravel(json.loads(m["learned_density"])) for m in (fast, eager))
+        np.testing.assert_allclose(got, want, rtol=1e-3)
+        assert all(0.5 - 1e-6 <= d <= 1.5 + 1e-6 for d in got)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_whole_step_cuda_graph_with_adam_follows_the_eager_denoising_run(root, tmp_path):
+    """The denoising recipe's Adam under a recorded step (capturable: its step count on the
+    device) follows the eager run."""
+    from wconv.train import train_run
+
+    config = {
+        "run_id": "den/dncnn/standard/k3/s0", "task": "denoising", "model": "dncnn",
+        "model_options": {"depth": 4, "width": 16}, "conv": "standard", "kernel_size": 3,
+        "seed": 0, "data": DEN, "data_root": str(root),
+        "recipe": {"name": "paper_denoising", "epochs": 3, "batch_size": 4, "lr": 1e-3},
+        "compute": {"device": "cuda", "deterministic": True},
+    }  # fmt: skip
+    eager = train_run(config, tmp_path / "eager")
+    graphed = {**config, "compute": {**config["compute"], "cuda_graph": True}}
+    fast = train_run(graphed, tmp_path / "graphed")
+    assert eager["status"] == fast["status"] == "ok"
+    for got, want in zip(_history(tmp_path / "graphed"), _history(tmp_path / "eager"), strict=True):
+        assert got == pytest.approx(want, rel=1e-3)
+
+
+def _lrs(folder) -> list[float]:
+    import csv
+
+    with (folder / "history.csv").open() as f:
+        return [float(r["lr"]) for r in csv.DictReader(f)]
 
 
 def test_engine_speed_benchmark_times_every_kind_both_ways(tmp_path):

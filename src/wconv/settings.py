@@ -96,6 +96,7 @@ COMPUTE_DEFAULTS: dict[str, Any] = {
     "channels_last": False,
     "amp": "none",
     "compile": False,
+    "cuda_graph": False,
     "deterministic": False,
     "threads": None,
     "checkpoints": "all",

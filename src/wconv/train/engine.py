@@ -129,16 +129,38 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _autocast(cfg: dict[str, Any], device: torch.device) -> contextlib.AbstractContextManager:
+def _autocast(
+    cfg: dict[str, Any], device: torch.device, *, cache: bool = True
+) -> contextlib.AbstractContextManager:
+    """``compute.amp``'s autocast; ``cache=False`` inside a CUDA graph capture, where autocast's
+    cache of cast weights must not outlive the recording (each weight is cast once per step
+    anyway)."""
     amp = cfg["compute"]["amp"]
     if amp == "none":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 
 
 # torch.compile modes that capture CUDA graphs: a graph replays fixed shapes only.
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+# Steps the whole-step CUDA graph (compute.cuda_graph) runs eagerly before it records the step:
+# cuDNN's autotuning, torch.compile's compilation and the optimizer's first allocation of its
+# state happen there, outside the recording.
+GRAPH_WARMUP_STEPS = 3
+
+
+def captures_step(cfg: dict[str, Any], device: torch.device) -> bool:
+    """Whether the training step is recorded once and replayed as one CUDA graph
+    (``compute.cuda_graph`` on a CUDA device; elsewhere the same step runs eagerly)."""
+    return bool(cfg["compute"]["cuda_graph"]) and device.type == "cuda"
+
+
+def static_batches(cfg: dict[str, Any]) -> bool:
+    """Whether every training batch has the batch size (the short last one of an epoch dropped):
+    what a CUDA graph needs, since it replays one shape. Decided by the settings, not the device,
+    so that a run sees the same batches on a CPU and a GPU."""
+    return compile_mode(cfg) in CUDA_GRAPH_MODES or bool(cfg["compute"]["cuda_graph"])
 
 
 def compile_mode(cfg: dict[str, Any]) -> str | None:
@@ -185,7 +207,7 @@ def load_data(cfg: dict[str, Any], device: torch.device) -> Data:
     # With CUDA graphs every training batch has the batch size: the short last batch of an epoch
     # is dropped (a different sample each epoch, since the order is redrawn) instead of forcing a
     # second graph; evaluation keeps every image.
-    static = compile_mode(cfg) in CUDA_GRAPH_MODES
+    static = static_batches(cfg)
     augment: dict[str, Any] = {"flip": recipe["flip"], "last_batch": "drop" if static else "keep"}
     if isinstance(train, ClassificationSplit):
         pairs = {name: (split.images, split.labels) for name, split in splits.items()}
@@ -251,12 +273,18 @@ def build_model(cfg: dict[str, Any], data: Data) -> nn.Module:
 
 
 def build_optimizer(
-    model: nn.Module, recipe: dict[str, Any], device: torch.device | None = None
+    model: nn.Module,
+    recipe: dict[str, Any],
+    device: torch.device | None = None,
+    *,
+    capturable: bool = False,
 ) -> torch.optim.Optimizer:
     """Weights in one group; learned densities in their own group at ``density_lr``, no decay.
 
     The multi-tensor kernels are asked for explicitly: ``fused`` on CUDA (one kernel for all
     parameters), ``foreach`` on CPU (torch's default there is the slow per-parameter loop).
+    ``capturable`` (a CUDA graph records the step): each group's learning rate is a device
+    tensor, which the schedule fills in place, so the recorded update reads the current one.
     """
     density = [p for n, p in model.named_parameters() if n.endswith("density")]
     ids = {id(p) for p in density}
@@ -267,8 +295,9 @@ def build_optimizer(
     decay = recipe.get("weight_decay", 0.0)
     on_cuda = device is not None and device.type == "cuda"
     kernels: dict[str, bool] = {"fused": True} if on_cuda else {"foreach": True}
+    optimizer: torch.optim.Optimizer
     if recipe["optimizer"] == "sgd":
-        return torch.optim.SGD(
+        optimizer = torch.optim.SGD(
             groups,
             lr=recipe["lr"],
             momentum=recipe.get("momentum", 0.0),
@@ -276,9 +305,16 @@ def build_optimizer(
             weight_decay=decay,
             **kernels,
         )
-    cls = torch.optim.Adam if recipe["optimizer"] == "adam" else torch.optim.AdamW
-    betas = tuple(recipe.get("betas", (0.9, 0.999)))
-    return cls(groups, lr=recipe["lr"], betas=betas, weight_decay=decay, **kernels)
+    else:
+        cls = torch.optim.Adam if recipe["optimizer"] == "adam" else torch.optim.AdamW
+        betas = tuple(recipe.get("betas", (0.9, 0.999)))
+        if capturable:
+            kernels["capturable"] = True  # Adam's step count stays on the device
+        optimizer = cls(groups, lr=recipe["lr"], betas=betas, weight_decay=decay, **kernels)
+    if capturable:
+        for group in optimizer.param_groups:
+            group["lr"] = torch.tensor(float(group["lr"]), device=device)
+    return optimizer
 
 
 def build_schedule(
@@ -559,6 +595,11 @@ def train_run(
         raise
 
 
+# Optimizer group keys that say how this session computes the update, not what the run is: a
+# resume keeps its own (a checkpoint of a CUDA run resumed on a CPU, or with or without a graph).
+SESSION_KEYS = ("foreach", "fused", "capturable", "differentiable")
+
+
 @dataclass
 class TrainState:
     """Everything a checkpoint saves and a resume restores, in one object.
@@ -596,7 +637,7 @@ class TrainState:
         model = build_model(cfg, data).to(device)
         if cfg["compute"]["channels_last"]:
             model = model.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(model, recipe, device)
+        optimizer = build_optimizer(model, recipe, device, capturable=captures_step(cfg, device))
         return cls(
             model=model,
             optimizer=optimizer,
@@ -620,8 +661,8 @@ class TrainState:
         cuda = self.device.type == "cuda"
         return {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
+            "optimizer": _host_scalars(self.optimizer.state_dict(), "param_groups"),
+            "schedule": _host_scalars(self.schedule.state_dict()),
             "early_stopping": vars(self.stopper).copy(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(self.device) if cuda else None,
@@ -635,7 +676,15 @@ class TrainState:
         A finished run's slim checkpoint (:meth:`save_finished`) has no weights or optimizer."""
         if saved["model"] is not None:
             self.model.load_state_dict(saved["model"])
+            # How this session computes the update is its own (kernels, device learning rates,
+            # which a recorded step reads: refilled, not replaced); the values are the run's.
+            live = [{k: group[k] for k in (*SESSION_KEYS, "lr") if k in group}
+                    for group in self.optimizer.param_groups]  # fmt: skip
             self.optimizer.load_state_dict(saved["optimizer"])
+            for group, kept in zip(self.optimizer.param_groups, live, strict=True):
+                group.update({k: v for k, v in kept.items() if k != "lr"})
+                if isinstance(kept["lr"], Tensor):
+                    group["lr"] = kept["lr"].fill_(float(group["lr"]))
             self.schedule.load_state_dict(saved["schedule"])
         elif saved.get("finished") is None:
             raise CheckpointError("a checkpoint without weights must belong to a finished run")
@@ -664,6 +713,25 @@ class TrainState:
         previous = previous_checkpoint(folder.last)
         for stale in (previous, checkpoint_sidecar(previous)):
             stale.unlink(missing_ok=True)
+
+
+def _host_scalars(saved: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    """``saved`` (an optimizer's or schedule's state dict) with the one-element tensors of its
+    hyperparameters (``saved[key]``'s groups, or its top-level lists) as floats: a run whose step
+    is a CUDA graph keeps its learning rates on the device, and its checkpoint is the same as any
+    other run's (readable on a CPU, resumable without a graph)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Tensor) and value.numel() == 1:
+            return value.item()
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    if key is not None:
+        groups = [{k: plain(v) for k, v in group.items()} for group in saved[key]]
+        return {**saved, key: groups}
+    return {k: plain(v) for k, v in saved.items()}
 
 
 @dataclass(frozen=True)
@@ -756,19 +824,81 @@ def _optimizer_step(
     ranged = ranged_layers(model)  # built once: the per-step projection skips the module walk
     grad_clip = cfg["recipe"].get("grad_clip")
 
-    def step(x: Tensor, y: Tensor) -> Tensor:
-        with _autocast(cfg, run.device):
+    graphed = captures_step(cfg, run.device)
+
+    def update(x: Tensor, y: Tensor) -> Tensor:
+        """The step's device work, from empty gradients: what a CUDA graph records."""
+        with _autocast(cfg, run.device, cache=not graphed):
             loss = criterion(forward(x).float(), y)
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         project_densities_(ranged)
-        state.schedule.step()
         return loss.detach()
 
+    graph = StepGraph(update, optimizer) if graphed else None
+
+    def step(x: Tensor, y: Tensor) -> Tensor:
+        if graph is not None:
+            loss = graph(x, y)
+        else:
+            optimizer.zero_grad(set_to_none=True)
+            loss = update(x, y)
+        state.schedule.step()
+        return loss
+
     return step
+
+
+class StepGraph:
+    """A training step recorded once as a CUDA graph and replayed for every batch.
+
+    ``update(x, y) -> loss`` is the step's device work (forward, loss, backward, optimizer
+    update, density projection), starting from empty gradients. The first
+    ``GRAPH_WARMUP_STEPS`` calls run it eagerly on a side stream: real steps of the run, which
+    autotune cuDNN, compile, and allocate the optimizer's state. The next call records it on
+    static copies of its inputs; from then on a call copies the batch in and replays the graph,
+    so a whole step is one launch and the host never waits on hundreds of kernel launches. The
+    optimizer must read its learning rate from device tensors (``build_optimizer(capturable=
+    True)``). The loss returned is the graph's output buffer, which the next call overwrites.
+    """
+
+    def __init__(
+        self, update: Callable[[Tensor, Tensor], Tensor], optimizer: torch.optim.Optimizer
+    ):
+        self.update, self.optimizer = update, optimizer
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.inputs: tuple[Tensor, Tensor] | None = None
+        self.loss: Tensor | None = None
+        self.eager_steps = 0
+
+    def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+        if self.graph is None and self.eager_steps < GRAPH_WARMUP_STEPS:
+            self.eager_steps += 1
+            main = torch.cuda.current_stream(x.device)
+            side = torch.cuda.Stream(x.device)
+            side.wait_stream(main)
+            with torch.cuda.stream(side):
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = self.update(x, y)
+            main.wait_stream(side)
+            return loss
+        if self.graph is None:
+            self._record(x, y)
+        assert self.graph is not None and self.inputs is not None and self.loss is not None
+        self.inputs[0].copy_(x)
+        self.inputs[1].copy_(y)
+        self.graph.replay()
+        return self.loss
+
+    def _record(self, x: Tensor, y: Tensor) -> None:
+        """Record the step (nothing runs: the caller then replays it for this batch)."""
+        self.inputs = (x.clone(), y.clone())  # clone keeps the memory format (channels_last)
+        self.optimizer.zero_grad(set_to_none=True)  # the recorded backward writes fresh grads
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.loss = self.update(*self.inputs)
 
 
 def _train_epoch(
@@ -851,7 +981,7 @@ def _history_row(
         "train_loss": train_loss,
         "val_loss": "" if val is None else val["loss"],
         "val_metric": "" if val is None else _val_metric(val),
-        "lr": state.schedule.get_last_lr()[0],
+        "lr": float(state.schedule.get_last_lr()[0]),
         "epoch_seconds": seconds,
         "density": _densities(state.model),
         "session": state.session,

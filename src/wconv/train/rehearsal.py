@@ -34,6 +34,7 @@ from wconv.io import write_json
 from wconv.train.checkpoint import CheckpointError, load_checkpoint
 from wconv.train.config import resolve
 from wconv.train.engine import (
+    GRAPH_WARMUP_STEPS,
     Data,
     Run,
     RunFolder,
@@ -42,6 +43,7 @@ from wconv.train.engine import (
     _configure,
     _optimizer_step,
     _sync,
+    captures_step,
     compile_mode,
     compiled,
     device_name,
@@ -55,7 +57,9 @@ from wconv.train.engine import (
 log = logging.getLogger("wconv.train")
 
 SCHEMA = 1
-WARMUP_STEPS = 2  # the first steps pay for cuDNN autotuning, allocator growth, torch.compile
+# The first steps pay for cuDNN autotuning, allocator growth, torch.compile, and the recording of
+# the whole-step CUDA graph (compute.cuda_graph), which follows its eager warm-up steps.
+WARMUP_STEPS = GRAPH_WARMUP_STEPS + 1
 MAX_VAL_BATCHES = 200  # a larger validation set is timed on its first batches and scaled
 PROBE = "checkpoint-probe"  # the run folder of the checkpoint round trip, removed afterwards
 
@@ -237,6 +241,7 @@ def rehearse_run(
         "threads": torch.get_num_threads(),
         "amp": cfg["compute"]["amp"],
         "compile": compile_mode(cfg) or "none",
+        "cuda_graph": captures_step(cfg, device),
         "params": sum(p.numel() for p in state.model.parameters()),
         "data_load_seconds": data_seconds,
         # What `wconv data prepare` recorded for this data (null if prepared before it did).
