@@ -5,7 +5,6 @@ degraded images (loaded back as float32, within float16 rounding of the float32 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import torch
 import yaml
 
 import wconv.metrics.identity as identity
+from project import REPO
 from wconv.data import load_split, prepare, prepared_dir
 from wconv.data import noise as noise_module
 from wconv.data.store import load_npy
@@ -324,8 +324,8 @@ def test_the_whole_step_graph_refuses_compile_modes_that_record_their_own(mode, 
     resolve_run_config({**config, "compute": {"compile": mode, "cuda_graph": False}})
     # The paper preset compiles with reduce-overhead: switching the whole-step graph on by an
     # override alone is refused, with the compile override too it is taken.
-    raw = yaml.safe_load(Path("params.yaml").read_text())
-    paper = load_params("params.yaml", "paper")["compute"]
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    paper = load_params(REPO / "params.yaml", "paper")["compute"]
     assert paper["compile"] == "reduce-overhead" and paper["cuda_graph"] is False
     with pytest.raises(UserError, match=r"^params: " + expected.replace(mode, "reduce-overhead")):
         resolve_params(raw, "paper", {"compute": {"cuda_graph": True}})
