@@ -17,6 +17,7 @@ from wconv.data import load_split, prepare, prepared_dir
 from wconv.data import noise as noise_module
 from wconv.data.store import load_npy
 from wconv.metrics import IMAGE_METRICS, image_metrics
+from wconv.train.engine import GRAPH_WARMUP_STEPS
 
 DEN = {
     "dataset": "embedded-den",
@@ -405,51 +406,107 @@ def test_device_learning_rates_are_saved_as_floats_and_refilled_in_place(tmp_pat
                        trained.optimizer.state_dict()["state"][0]["momentum_buffer"])  # fmt: skip
 
 
+@pytest.fixture
+def recordings(monkeypatch):
+    """Counts of whole-step recordings and graph replays, so a test knows the graph ran."""
+    from wconv.train.engine import StepGraph
+
+    counts = {"recorded": 0, "replayed": 0}
+    record, replay = StepGraph._record, torch.cuda.CUDAGraph.replay
+
+    def counted_record(self, *args):
+        counts["recorded"] += 1
+        return record(self, *args)
+
+    def counted_replay(self, *args):
+        counts["replayed"] += 1
+        return replay(self, *args)
+
+    monkeypatch.setattr(StepGraph, "_record", counted_record)
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", counted_replay)
+    return counts
+
+
+# (conv, compile, extra compute, recipe changes, relative tolerance): eager kernels recorded in
+# fp32 (same kernels as eager: close to exact), a clipped step, and inductor's bf16 kernels in
+# channels_last (other fusions and roundings than eager bf16: a looser tolerance).
+WHOLE_STEP_CASES = [
+    ("standard", False, {}, {}, 1e-3),
+    ("weighted", False, {}, {"grad_clip": 1.0}, 1e-3),
+    ("learned", False, {}, {}, 1e-3),
+    ("learned", True, {"amp": "bf16", "channels_last": True}, {}, 2e-2),
+]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-@pytest.mark.parametrize(
-    ("conv", "compile_"), [("standard", False), ("weighted", False), ("learned", False),
-                           ("learned", True)]
-)  # fmt: skip
-def test_whole_step_cuda_graph_follows_the_eager_loss_trajectory(conv, compile_, tmp_path):
+@pytest.mark.parametrize(("conv", "compile_", "compute", "recipe", "rel"), WHOLE_STEP_CASES)
+def test_whole_step_cuda_graph_follows_the_eager_loss_trajectory(
+    conv, compile_, compute, recipe, rel, recordings, tmp_path
+):
     """``compute.cuda_graph`` on a GPU (the step recorded after its eager warm-up steps and
     replayed for the rest of the run, learning rates read from device tensors) gives the eager
     run's losses, learned densities and schedule; with ``compile``, of inductor's kernels."""
     from wconv.train import train_run
 
-    config = _cls_config(tmp_path, conv, device="cuda", deterministic=True)
+    config = _cls_config(tmp_path, conv, device="cuda", deterministic=True, **compute)
+    config["recipe"] = {**config["recipe"], **recipe}
     eager = train_run(config, tmp_path / "eager")
+    assert recordings == {"recorded": 0, "replayed": 0}
     torch._dynamo.reset()
     graphed = {**config, "compute": {**config["compute"], "cuda_graph": True, "compile": compile_}}
     fast = train_run(graphed, tmp_path / "graphed")
+    steps = 3 * 10  # 3 epochs of 1,150 / 115
+    assert recordings == {"recorded": 1, "replayed": steps - GRAPH_WARMUP_STEPS}
     assert eager["status"] == fast["status"] == "ok"
     for got, want in zip(_history(tmp_path / "graphed"), _history(tmp_path / "eager"), strict=True):
-        assert got == pytest.approx(want, rel=1e-3)
+        assert got == pytest.approx(want, rel=rel)
     assert _lrs(tmp_path / "graphed") == pytest.approx(_lrs(tmp_path / "eager"))
     if conv == "learned":
         got, want = (np.ravel(json.loads(m["learned_density"])) for m in (fast, eager))
-        np.testing.assert_allclose(got, want, rtol=1e-3)
+        np.testing.assert_allclose(got, want, rtol=rel)
         assert all(0.5 - 1e-6 <= d <= 1.5 + 1e-6 for d in got)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-def test_whole_step_cuda_graph_with_adam_follows_the_eager_denoising_run(root, tmp_path):
+def test_whole_step_cuda_graph_with_adam_follows_the_eager_denoising_run(
+    root, recordings, tmp_path
+):
     """The denoising recipe's Adam under a recorded step (capturable: its step count on the
-    device) follows the eager run."""
+    device) follows the eager run. Batch 2 divides the 6 training patches, so dropping a short
+    last batch changes nothing: 3 epochs of 3 steps, the 4th recorded."""
     from wconv.train import train_run
 
     config = {
         "run_id": "den/dncnn/standard/k3/s0", "task": "denoising", "model": "dncnn",
         "model_options": {"depth": 4, "width": 16}, "conv": "standard", "kernel_size": 3,
         "seed": 0, "data": DEN, "data_root": str(root),
-        "recipe": {"name": "paper_denoising", "epochs": 3, "batch_size": 4, "lr": 1e-3},
+        "recipe": {"name": "paper_denoising", "epochs": 3, "batch_size": 2, "lr": 1e-3},
         "compute": {"device": "cuda", "deterministic": True},
     }  # fmt: skip
+    assert len(load_split(DEN, root, "train").degraded) == 6
     eager = train_run(config, tmp_path / "eager")
     graphed = {**config, "compute": {**config["compute"], "cuda_graph": True}}
     fast = train_run(graphed, tmp_path / "graphed")
+    assert recordings == {"recorded": 1, "replayed": 9 - GRAPH_WARMUP_STEPS}
     assert eager["status"] == fast["status"] == "ok"
     for got, want in zip(_history(tmp_path / "graphed"), _history(tmp_path / "eager"), strict=True):
         assert got == pytest.approx(want, rel=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_a_rehearsal_resumes_a_recorded_step_and_records_it_again(recordings, tmp_path):
+    """The rehearsal's checkpoint round trip under ``compute.cuda_graph``: the resumed state
+    warms up, records its own graph and replays it, with a finite loss."""
+    from wconv.train.rehearsal import WARMUP_STEPS, rehearse_run
+
+    config = _cls_config(tmp_path, "learned", device="cuda", cuda_graph=True)
+    result = rehearse_run(config, tmp_path / "rehearsal", steps=2)
+    assert result["cuda_graph"] is True and result["resume_ok"] is True, result
+    # The run's graph: recorded at its 4th step and replayed from there through the warm-up and
+    # the 2 timed steps; the resumed state's: recorded at its 4th step and replayed for its 4th
+    # and 5th.
+    replays = (WARMUP_STEPS + 2 - GRAPH_WARMUP_STEPS) + 2
+    assert recordings == {"recorded": 2, "replayed": replays}
 
 
 def _lrs(folder) -> list[float]:

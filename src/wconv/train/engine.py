@@ -475,8 +475,12 @@ METRICS_REQUIRED = ("run_id", "task", "status", "epochs_run", "val", "test", "se
 
 
 def settings_digest(cfg: dict[str, Any]) -> str:
-    """A hash of everything that defines the run's result; compute settings are left out."""
+    """A hash of everything that defines the run's result; compute settings are left out, except
+    that a CUDA-graph setting drops each epoch's short last batch (fewer steps per epoch, a
+    shorter schedule): a run does not resume across that change."""
     relevant = {k: v for k, v in cfg.items() if k not in ("compute", "data_root")}
+    if static_batches(cfg):
+        relevant["static_batches"] = True  # only then: the digests of other runs stay as they were
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -685,6 +689,13 @@ class TrainState:
                 group.update({k: v for k, v in kept.items() if k != "lr"})
                 if isinstance(kept["lr"], Tensor):
                     group["lr"] = kept["lr"].fill_(float(group["lr"]))
+                if group.get("fused") or group.get("capturable"):
+                    # Adam's step count, put by the saved groups' flags (a CPU session's: on
+                    # the host), lives beside the parameter for these kernels.
+                    for param in group["params"]:
+                        state = self.optimizer.state.get(param, {})
+                        if isinstance(state.get("step"), Tensor):
+                            state["step"] = state["step"].to(param.device, torch.float32)
             self.schedule.load_state_dict(saved["schedule"])
         elif saved.get("finished") is None:
             raise CheckpointError("a checkpoint without weights must belong to a finished run")
@@ -871,26 +882,35 @@ class StepGraph:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.inputs: tuple[Tensor, Tensor] | None = None
         self.loss: Tensor | None = None
+        self.side: torch.cuda.Stream | None = None
         self.eager_steps = 0
 
     def __call__(self, x: Tensor, y: Tensor) -> Tensor:
-        if self.graph is None and self.eager_steps < GRAPH_WARMUP_STEPS:
-            self.eager_steps += 1
-            main = torch.cuda.current_stream(x.device)
-            side = torch.cuda.Stream(x.device)
-            side.wait_stream(main)
-            with torch.cuda.stream(side):
-                self.optimizer.zero_grad(set_to_none=True)
-                loss = self.update(x, y)
-            main.wait_stream(side)
-            return loss
         if self.graph is None:
-            self._record(x, y)
+            # On the batch's GPU (cuda:N): the capture stream and its synchronisation follow the
+            # current device.
+            with torch.cuda.device(x.device):
+                if self.eager_steps < GRAPH_WARMUP_STEPS:
+                    return self._eager(x, y)
+                self._record(x, y)
         assert self.graph is not None and self.inputs is not None and self.loss is not None
         self.inputs[0].copy_(x)
         self.inputs[1].copy_(y)
         self.graph.replay()
         return self.loss
+
+    def _eager(self, x: Tensor, y: Tensor) -> Tensor:
+        """One warm-up step, on a side stream (as torch's CUDA-graph recipe warms up)."""
+        self.eager_steps += 1
+        main = torch.cuda.current_stream()
+        if self.side is None:
+            self.side = torch.cuda.Stream()
+        self.side.wait_stream(main)
+        with torch.cuda.stream(self.side):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.update(x, y)
+        main.wait_stream(self.side)
+        return loss
 
     def _record(self, x: Tensor, y: Tensor) -> None:
         """Record the step (nothing runs: the caller then replays it for this batch)."""

@@ -3,7 +3,8 @@
 ``rehearse_run(cfg, out, steps)`` loads the run's data and builds its model, optimizer and schedule
 exactly as ``train_run`` does (the engine's own functions), then measures seconds per optimizer
 step (device-synchronised), one validation pass, peak host and device memory, and a checkpoint
-round trip (the engine's ``TrainState.save`` and verified load, then one more step).  It writes
+round trip (the engine's ``TrainState.save`` and verified load, then one more step; with a
+recorded step, ``compute.cuda_graph``, its warm-up, recording and a replay).  It writes
 ``out/rehearsal.json`` (see docs/rehearsal.md) and never a ``metrics.json``: a rehearsal folder
 never looks like a finished run.  The probe checkpoint is deleted after it was measured, so no
 later ``wconv train`` into the same folder could resume from rehearsal weights.
@@ -129,7 +130,8 @@ def _validation(
 def _checkpoint_round_trip(
     run: Run, state: TrainState, batches: Iterator[tuple[Tensor, Tensor]]
 ) -> dict[str, Any]:
-    """Save with ``TrainState.save``, load into a fresh state, compare, and take one more step."""
+    """Save with ``TrainState.save``, load into a fresh state, compare, and train on: one step, or
+    past a recorded step's warm-up to its recording and a replay."""
     state.save(run.folder)
     size = run.folder.last.stat().st_size
     problem = None
@@ -147,7 +149,9 @@ def _checkpoint_round_trip(
             problem = "the resumed model's weights differ from the saved ones"
         else:
             step = _optimizer_step(run, fresh, compiled(run.cfg, fresh.model))
-            _, finite = _timed_steps(step, fresh, batches, 1)
+            # A recorded step: on past its eager warm-up to the recording and a replay.
+            after = GRAPH_WARMUP_STEPS + 2 if captures_step(run.cfg, run.device) else 1
+            _, finite = _timed_steps(step, fresh, batches, after)
             if not finite:
                 problem = "the step after resuming gave a non-finite loss"
     except (CheckpointError, RuntimeError, KeyError, ValueError) as error:
