@@ -301,3 +301,21 @@ def test_changed_settings_start_over_instead_of_resuming(data_root, tmp_path, ca
     rows = (out / "history.csv").read_text().strip().splitlines()[1:]
     assert [row.rsplit(",", 1)[1] for row in rows] == ["1", "1"]  # trained afresh, not resumed
     assert metrics["epochs_run"] == 2
+
+
+def test_static_batches_are_part_of_the_settings_a_run_resumes_with(data_root):
+    """Compute settings do not change a run's result, so a checkpoint resumes across them; but a
+    CUDA-graph setting drops each epoch's short last batch (fewer steps, a shorter schedule), so
+    a run does not resume across turning static batches on or off. Between the two graph
+    settings, or with other compute settings changed, it does."""
+    from wconv.train.config import resolve
+    from wconv.train.engine import settings_digest
+
+    def digest(**compute: object) -> str:
+        return settings_digest(resolve(_config(data_root, compute={"device": "cpu", **compute})))
+
+    eager = digest()
+    assert digest(compile=True, amp="bf16", channels_last=True, threads=1) == eager
+    static = digest(cuda_graph=True)
+    assert static != eager
+    assert digest(compile="reduce-overhead") == static == digest(compile=True, cuda_graph=True)
