@@ -690,8 +690,8 @@ class TrainState:
                 if isinstance(kept["lr"], Tensor):
                     group["lr"] = kept["lr"].fill_(float(group["lr"]))
                 if group.get("fused") or group.get("capturable"):
-                    # Adam's step count, put by the saved groups' flags (a CPU session's: on
-                    # the host), lives beside the parameter for these kernels.
+                    # Adam's step count: torch places it by the saved groups' flags (a CPU
+                    # session's put it on the host); these kernels read it on the device.
                     for param in group["params"]:
                         state = self.optimizer.state.get(param, {})
                         if isinstance(state.get("step"), Tensor):
