@@ -255,24 +255,7 @@ def test_cuda_graph_training_follows_the_eager_loss_trajectory(conv, tmp_path):
 
     from wconv.train import train_run
 
-    cls = {"dataset": "embedded", "val_fraction": 0.2, "split_seed": 0}
-    prepare(cls, tmp_path / "data", task="classification")
-    config = {
-        "run_id": f"cls/small_cnn/{conv}/k3/s0",
-        "task": "classification",
-        "model": "small_cnn",
-        "conv": conv,
-        "kernel_size": 3,
-        "seed": 0,
-        "data": cls,
-        "data_root": str(tmp_path / "data"),
-        "recipe": {"name": "paper_classification", "epochs": 3, "batch_size": 115, "lr": 0.05},
-        "compute": {"device": "cuda", "deterministic": True},
-    }
-    if conv != "standard":
-        config["density"] = [0.8]
-    if conv == "learned":
-        config["density_range"] = [0.5, 1.5]
+    config = _cls_config(tmp_path, conv, device="cuda", deterministic=True)
     eager = train_run(config, tmp_path / "eager")
     torch._dynamo.reset()
     counters.clear()
@@ -337,7 +320,7 @@ def test_the_whole_step_graph_refuses_compile_modes_that_record_their_own(mode, 
 def test_a_whole_step_graph_run_on_a_cpu_trains_its_step_eagerly_on_static_batches(tmp_path):
     """Off a GPU ``compute.cuda_graph`` records nothing (there is no CUDA graph): the step runs
     eagerly, on the same static batches a GPU run gets (the short last one dropped), with plain
-    float learning rates in its history and checkpoint."""
+    float learning rates in its history."""
     from wconv.settings import resolve_run_config
     from wconv.train import train_run
     from wconv.train.engine import captures_step, load_data
