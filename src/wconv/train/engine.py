@@ -730,7 +730,7 @@ def _host_scalars(saved: dict[str, Any], key: str | None = None) -> dict[str, An
     """``saved`` (an optimizer's or schedule's state dict) with the one-element tensors of its
     hyperparameters (``saved[key]``'s groups, or its top-level lists) as floats: a run whose step
     is a CUDA graph keeps its learning rates on the device, and its checkpoint is the same as any
-    other run's (readable on a CPU, resumable without a graph)."""
+    other run's (loads on any device, with or without a recorded step)."""
 
     def plain(value: Any) -> Any:
         if isinstance(value, Tensor) and value.numel() == 1:
