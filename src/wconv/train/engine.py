@@ -848,14 +848,14 @@ def _optimizer_step(
         project_densities_(ranged)
         return loss.detach()
 
-    graph = StepGraph(update, optimizer) if graphed else None
+    def eager(x: Tensor, y: Tensor) -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        return update(x, y)
+
+    train_on = StepGraph(update, optimizer) if graphed else eager
 
     def step(x: Tensor, y: Tensor) -> Tensor:
-        if graph is not None:
-            loss = graph(x, y)
-        else:
-            optimizer.zero_grad(set_to_none=True)
-            loss = update(x, y)
+        loss = train_on(x, y)
         state.schedule.step()
         return loss
 

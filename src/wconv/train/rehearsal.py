@@ -149,7 +149,7 @@ def _checkpoint_round_trip(
             problem = "the resumed model's weights differ from the saved ones"
         else:
             step = _optimizer_step(run, fresh, compiled(run.cfg, fresh.model))
-            # A recorded step: on past its eager warm-up to the recording and a replay.
+            # A recorded step trains past its eager warm-up, to its recording and a replay.
             after = GRAPH_WARMUP_STEPS + 2 if captures_step(run.cfg, run.device) else 1
             _, finite = _timed_steps(step, fresh, batches, after)
             if not finite:
