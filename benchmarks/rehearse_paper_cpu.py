@@ -67,7 +67,7 @@ def main() -> None:
             config = run_config(params, run_id)
             config["data_root"] = str(root)
             config["compute"] = {**config["compute"], "device": "cpu", "amp": "none",
-                                 "channels_last": False, "compile": False,
+                                 "channels_last": False, "compile": False, "cuda_graph": False,
                                  "threads": args.threads}  # fmt: skip
             if args.batch_size is not None:
                 config["recipe"] = {**config["recipe"], "batch_size": args.batch_size}

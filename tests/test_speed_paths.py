@@ -306,15 +306,15 @@ def test_the_whole_step_graph_refuses_compile_modes_that_record_their_own(mode, 
         resolve_run_config(config)
     resolve_run_config({**config, "compute": {"compile": True, "cuda_graph": True}})
     resolve_run_config({**config, "compute": {"compile": mode, "cuda_graph": False}})
-    # The paper preset compiles with reduce-overhead: switching the whole-step graph on by an
-    # override alone is refused, with the compile override too it is taken.
+    # The paper preset records its step: overriding its compile with a graph mode alone is
+    # refused, with cuda_graph switched off too it is taken.
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     paper = load_params(REPO / "params.yaml", "paper")["compute"]
-    assert paper["compile"] == "reduce-overhead" and paper["cuda_graph"] is False
-    with pytest.raises(UserError, match=r"^params: " + expected.replace(mode, "reduce-overhead")):
-        resolve_params(raw, "paper", {"compute": {"cuda_graph": True}})
-    both = resolve_params(raw, "paper", {"compute": {"cuda_graph": True, "compile": True}})
-    assert both["compute"]["cuda_graph"] is True
+    assert paper["compile"] is True and paper["cuda_graph"] is True
+    with pytest.raises(UserError, match=r"^params: " + expected):
+        resolve_params(raw, "paper", {"compute": {"compile": mode}})
+    both = resolve_params(raw, "paper", {"compute": {"cuda_graph": False, "compile": mode}})
+    assert both["compute"]["compile"] == mode
 
 
 def test_a_whole_step_graph_run_on_a_cpu_trains_its_step_eagerly_on_static_batches(tmp_path):
